@@ -1,0 +1,292 @@
+//! Bytes of a trace file: memory-mapped when the file is plain, streamed
+//! through a decompressor when it is gzip, xz or zstd. Compression is told by
+//! the file's magic bytes, never by its name.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Location, TraceError};
+
+/// How a trace file is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    /// Longest magic number looked at.
+    const MAGIC_BYTES: usize = 6;
+
+    /// The compression whose magic number starts `bytes`.
+    pub fn detect(bytes: &[u8]) -> Compression {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Size of the streaming buffer: the longest line or record a stream may
+/// hold, and the most a streamed trace keeps in memory at once.
+pub(crate) const STREAM_BUFFER_BYTES: usize = 1 << 20;
+/// A streamed window shorter than this is topped up before decoding.
+const REFILL_BELOW: usize = STREAM_BUFFER_BYTES / 4;
+/// Consumed parts of a mapped file are handed back to the kernel in steps of
+/// this size, so the resident set of a long run stays bounded.
+const RELEASE_STEP: usize = 64 << 20;
+
+/// A trace file's bytes after decompression.
+pub(crate) struct Input {
+    source: Source,
+    compression: Compression,
+    file_bytes: u64,
+    /// Decompressed bytes consumed so far.
+    consumed: u64,
+}
+
+enum Source {
+    Mapped {
+        map: memmap2::Mmap,
+        pos: usize,
+        released: usize,
+    },
+    Stream {
+        reader: Box<dyn Read + Send>,
+        buf: Box<[u8]>,
+        start: usize,
+        end: usize,
+        eof: bool,
+        /// Bytes of the file the decompressor has read, for error messages.
+        file_read: Arc<AtomicU64>,
+    },
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.source {
+            Source::Mapped { .. } => "mapped",
+            Source::Stream { .. } => "stream",
+        };
+        f.debug_struct("Input")
+            .field("source", &kind)
+            .field("compression", &self.compression)
+            .field("consumed", &self.consumed)
+            .finish()
+    }
+}
+
+/// Counts the bytes a decompressor pulls from the file.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Input {
+    pub fn open(path: &Path) -> Result<Input, TraceError> {
+        let mut file = File::open(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
+        let metadata = file.metadata().map_err(|e| TraceError::io(path, "cannot stat", &e))?;
+        if metadata.is_dir() {
+            return Err(TraceError::new(path, Location::File, "is a directory; expected a trace file"));
+        }
+        let mut magic = [0u8; Compression::MAGIC_BYTES];
+        let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| TraceError::io(path, "cannot read", &e))?;
+        if magic_len == 0 {
+            return Err(TraceError::new(path, Location::File, "empty file; expected a trace"));
+        }
+        let magic = &magic[..magic_len];
+        let compression = Compression::detect(magic);
+        let file_bytes = metadata.len();
+        if compression == Compression::None && metadata.is_file() {
+            if let Some(map) = map_file(&file) {
+                let source = Source::Mapped { map, pos: 0, released: 0 };
+                return Ok(Input { source, compression, file_bytes, consumed: 0 });
+            }
+        }
+        let file_read = Arc::new(AtomicU64::new(0));
+        let raw = CountingReader { inner: io::Cursor::new(magic.to_vec()).chain(file), count: Arc::clone(&file_read) };
+        let raw = io::BufReader::with_capacity(256 * 1024, raw);
+        let reader: Box<dyn Read + Send> = match compression {
+            Compression::None => Box::new(raw),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+            Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(raw)
+                    .map_err(|e| TraceError::io(path, "cannot start the zstd decoder", &e))?,
+            ),
+        };
+        let source = Source::Stream {
+            reader,
+            buf: vec![0u8; STREAM_BUFFER_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+            file_read,
+        };
+        Ok(Input { source, compression, file_bytes, consumed: 0 })
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Size of the file on disk (0 for pipes).
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    /// Decompressed bytes consumed so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The bytes not consumed yet, and whether they run to the end of the
+    /// trace. A streamed window is topped up when it runs low, or whenever
+    /// `want_more` says the decoder could not use what it has.
+    pub fn window(&mut self, path: &Path, want_more: bool) -> Result<(&[u8], bool), TraceError> {
+        match &mut self.source {
+            Source::Mapped { map, pos, .. } => Ok((&map[*pos..], true)),
+            Source::Stream { reader, buf, start, end, eof, file_read } => {
+                if !*eof && (want_more || *end - *start < REFILL_BELOW) {
+                    buf.copy_within(*start..*end, 0);
+                    *end -= *start;
+                    *start = 0;
+                    while *end < buf.len() {
+                        match reader.read(&mut buf[*end..]) {
+                            Ok(0) => {
+                                *eof = true;
+                                break;
+                            }
+                            Ok(n) => *end += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                return Err(stream_error(path, self.compression, &e, file_read));
+                            }
+                        }
+                    }
+                }
+                Ok((&buf[*start..*end], *eof))
+            }
+        }
+    }
+
+    /// Whether the window is as large as it can get: a decoder that cannot
+    /// make progress on a full window faces a line or record too long to hold.
+    pub fn window_is_full(&self) -> bool {
+        match &self.source {
+            Source::Mapped { .. } => true,
+            Source::Stream { start, end, buf, .. } => end - start == buf.len(),
+        }
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.consumed += n as u64;
+        match &mut self.source {
+            Source::Mapped { map, pos, released } => {
+                *pos += n;
+                if *pos - *released >= RELEASE_STEP {
+                    // A multiple of the step is page-aligned on every platform.
+                    let upto = *pos - *pos % RELEASE_STEP;
+                    release(map, *released, upto);
+                    *released = upto;
+                }
+            }
+            Source::Stream { start, .. } => *start += n,
+        }
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn stream_error(path: &Path, compression: Compression, err: &io::Error, file_read: &AtomicU64) -> TraceError {
+    let consumed = file_read.load(Ordering::Relaxed);
+    match compression {
+        Compression::None => TraceError::io(path, "cannot read", err),
+        _ => TraceError::new(
+            path,
+            Location::Compressed { consumed },
+            format!("corrupt or truncated {} data: {err}", compression.name()),
+        ),
+    }
+}
+
+/// Maps a plain file, or `None` when it cannot be mapped (then it is
+/// streamed instead).
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> Option<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private to this reader. Another process
+    // truncating or rewriting the trace while it is read is outside what
+    // mmusim supports (the same holds for any mmap-based reader); it could
+    // fault the process but mmusim never writes through the map.
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    // Sequential read-ahead helps; failing to advise is harmless.
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
+}
+
+/// Drops the pages of `map[from..to]` from this process's resident set. They
+/// stay in the page cache; only this process's claim on them goes.
+#[allow(unsafe_code)]
+fn release(map: &memmap2::Mmap, from: usize, to: usize) {
+    if to > from {
+        // SAFETY: the range lies inside the map, and the reader never reads
+        // bytes before its position again, so dropping them cannot change
+        // what it sees (a file-backed page would be re-read from the file).
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_is_told_by_magic_bytes() {
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]), Compression::Xz);
+        assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0x24]), Compression::Zstd);
+        assert_eq!(Compression::detect(b"I  0400"), Compression::None);
+        assert_eq!(Compression::detect(&[0x1f]), Compression::None);
+    }
+}

@@ -1,0 +1,52 @@
+//! The committed real traces read back with exactly the counts derived
+//! independently with grep (see traces/README.md), through each decompressor.
+
+mod common;
+
+use common::{count_kinds, sample};
+use mmusim_trace::{Compression, Format, KindCounts, TraceReader};
+
+/// (file, compression, I, L, S, M) as `grep -c '^I  '`, `'^ L '`, `'^ S '`,
+/// `'^ M '` count them in the decompressed file.
+const LACKEY_SAMPLES: [(&str, Compression, u64, u64, u64, u64); 4] = [
+    ("sort.lackey.zst", Compression::Zstd, 1_146_632, 297_455, 148_578, 5_548),
+    ("gzip.lackey.xz", Compression::Xz, 1_412_158, 300_361, 244_395, 9_656),
+    ("python-dict.lackey.gz", Compression::Gzip, 698_900, 194_282, 94_976, 11_842),
+    ("randaccess.lackey.zst", Compression::Zstd, 969_883, 106_900, 34_476, 37),
+];
+
+#[test]
+fn lackey_samples_have_the_grep_counts() {
+    for (name, compression, fetch, load, store, modify) in LACKEY_SAMPLES {
+        let reader = TraceReader::open(sample(name)).unwrap();
+        assert_eq!(reader.format(), Format::Lackey, "{name}");
+        assert_eq!(reader.compression(), compression, "{name}");
+        let counts = count_kinds(reader).unwrap();
+        assert_eq!(counts, KindCounts { fetch, load, store, modify }, "{name}");
+    }
+}
+
+/// (file, distinct 4 KiB pages, distinct 2 MiB pages, bytes referenced,
+/// page-crossing references, lowest byte, highest byte), as an independent
+/// Python pass over the decompressed text computes them (traces/README.md).
+const FOOTPRINTS: [(&str, u64, u64, u64, u64, u64, u64); 4] = [
+    ("sort.lackey.zst", 222, 6, 7_761_794, 219, 0x108040, 0x1fff000ff1),
+    ("gzip.lackey.xz", 196, 6, 7_563_024, 155, 0x108040, 0x1fff000ff0),
+    ("python-dict.lackey.gz", 115, 9, 4_852_364, 0, 0x4282e9, 0x1fff0002c7),
+    ("randaccess.lackey.zst", 32_839, 68, 4_720_051, 2, 0x400040, 0x1fff000fd8),
+];
+
+#[test]
+fn lackey_samples_have_the_independently_computed_footprints() {
+    for (name, pages_4k, pages_2m, bytes, crossing, low, high) in FOOTPRINTS {
+        let info = mmusim_trace::TraceInfo::collect(TraceReader::open(sample(name)).unwrap()).unwrap();
+        let r = &info.references;
+        assert_eq!(
+            (r.distinct_4k_pages, r.distinct_2m_pages, r.accessed_bytes, r.page_crossing_records),
+            (pages_4k, pages_2m, bytes, crossing),
+            "{name}"
+        );
+        assert_eq!((r.lowest_address, r.highest_address), (Some(low), Some(high)), "{name}");
+        assert_eq!((r.address_spaces, r.vms, r.unknown_size_records), (1, 1, 0), "{name}");
+    }
+}

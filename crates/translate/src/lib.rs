@@ -1,0 +1,1 @@
+//! The translation pipeline (see ARCHITECTURE.md).

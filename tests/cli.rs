@@ -1,0 +1,131 @@
+//! The `mmusim` command as a user runs it.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mmusim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmusim")).args(args).current_dir(repo()).output().unwrap()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn trace_info_json_reports_counts_and_footprint() {
+    let output = mmusim(&["trace", "info", "--json", "traces/gzip.lackey.xz", "traces/tiny/hand.din"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let infos: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let gzip = &infos[0];
+    assert_eq!(gzip["format"], "lackey");
+    assert_eq!(gzip["compression"], "xz");
+    assert_eq!(gzip["records"], 1_966_570);
+    assert_eq!(gzip["instructions"], 1_412_158);
+    assert_eq!(gzip["by_kind"]["modify"], 9_656);
+    assert_eq!(gzip["distinct_4k_pages"], 196);
+    assert_eq!(gzip["lowest_address"], "0x108040");
+    assert_eq!(infos[1]["format"], "din");
+    assert_eq!(infos[1]["skipped_records"], 1);
+}
+
+#[test]
+fn convert_round_trips_a_real_trace_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("sort.mmt.zst");
+    let back = dir.path().join("sort.lackey");
+    let output = mmusim(&["convert", "traces/sort.lackey.zst", binary.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("1598213 references, 1146632 instructions"), "{}", stdout(&output));
+    let output = mmusim(&["convert", binary.to_str().unwrap(), back.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // The original, decompressed, without Valgrind's own `==pid==` lines.
+    let mut original = Vec::new();
+    zstd::Decoder::new(std::fs::File::open(repo().join("traces/sort.lackey.zst")).unwrap())
+        .unwrap()
+        .read_to_end(&mut original)
+        .unwrap();
+    let expected: Vec<u8> =
+        original.split_inclusive(|&b| b == b'\n').filter(|line| !line.starts_with(b"==")).flatten().copied().collect();
+    assert_eq!(std::fs::read(&back).unwrap(), expected);
+}
+
+#[test]
+fn bad_input_exits_2_naming_file_and_line_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.lackey");
+    std::fs::write(&bad, "I  0400,3\n L 7ff0,8\n S 7ff8;8\n").unwrap();
+    let out = dir.path().join("out.mmt");
+    let output = mmusim(&["convert", bad.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!("mmusim: {}: line 3: expected ',' after the address", bad.display())),
+        "{message}"
+    );
+    assert!(!out.exists(), "a failed conversion leaves no output");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files are left behind: {leftovers:?}");
+
+    let output = mmusim(&["trace", "info", "--format", "dinero", "traces/tiny/hand.din"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown trace format \"dinero\""), "{}", stderr(&output));
+}
+
+#[test]
+fn mix_interleaves_traces_into_separate_address_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = dir.path().join("mix.mmt");
+    let output = mmusim(&[
+        "trace",
+        "mix",
+        "--trace",
+        "traces/tiny/hand.lackey",
+        "--trace",
+        "traces/tiny/hand.champsim",
+        "--quantum",
+        "2",
+        mixed.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("19 references, 10 instructions"), "{}", stdout(&output));
+    let output = mmusim(&["trace", "info", "--json", mixed.to_str().unwrap()]);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(info[0]["address_spaces"], 2);
+    // Lackey text cannot say which address space a record belongs to.
+    let output = mmusim(&["convert", mixed.to_str().unwrap(), dir.path().join("m.lackey").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("Lackey text cannot express"), "{}", stderr(&output));
+}
+
+#[test]
+fn workload_files_drive_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let workload = dir.path().join("w.toml");
+    let traces = repo().join("traces/tiny");
+    std::fs::write(
+        &workload,
+        format!(
+            "quantum = 1\n[[trace]]\npath = {:?}\nvm = 1\n[[trace]]\npath = {:?}\nvm = 2\n",
+            traces.join("hand.lackey"),
+            traces.join("hand.mmt")
+        ),
+    )
+    .unwrap();
+    let mixed = dir.path().join("mix.mmt");
+    let output = mmusim(&["trace", "mix", "--workload", workload.to_str().unwrap(), mixed.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = mmusim(&["trace", "info", "--json", mixed.to_str().unwrap()]);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!((info[0]["address_spaces"].as_u64(), info[0]["vms"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(info[0]["records"], 18);
+}
