@@ -1,0 +1,310 @@
+//! A set-associative store of tags with a replacement policy: the one
+//! structure behind TLB arrays, page-walk caches and the page-table line
+//! cache.
+//!
+//! A slot holds a 64-bit key and a 32-bit space tag (the address-space id an
+//! entry belongs to, 0 where entries are not tagged). Sets and ways need not
+//! be powers of two: the set of a key is `index % sets`, a mask when `sets`
+//! is a power of two. Invalid ways are always filled first; otherwise the
+//! victim is the policy's.
+
+use crate::config::Replacement;
+use crate::rng::SplitMix64;
+
+/// Key of an empty slot.
+const EMPTY: u64 = u64::MAX;
+
+#[derive(Clone, Debug)]
+pub struct SetAssoc {
+    sets: usize,
+    ways: usize,
+    /// `sets - 1` when `sets` is a power of two.
+    mask: Option<u64>,
+    keys: Vec<u64>,
+    spaces: Vec<u32>,
+    policy: Policy,
+}
+
+#[derive(Clone, Debug)]
+enum Policy {
+    /// Per-slot time of last use; the smallest is the victim.
+    Lru {
+        stamps: Vec<u64>,
+        clock: u64,
+    },
+    /// Per-slot time of insertion.
+    Fifo {
+        stamps: Vec<u64>,
+        clock: u64,
+    },
+    /// Per-set binary tree over the ways padded to a power of two, stored as
+    /// a heap (node 1 is the root); a bit of 1 sends the victim search right.
+    TreePlru {
+        bits: Vec<u8>,
+        leaves: usize,
+    },
+    Random(SplitMix64),
+}
+
+/// Where a key was found or placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot(pub usize);
+
+impl SetAssoc {
+    /// `entries / ways` sets (checked by config validation to divide).
+    pub fn new(entries: usize, ways: usize, replacement: Replacement, rng_seed: u64, rng_stream: u64) -> SetAssoc {
+        assert!(ways > 0 && entries >= ways && entries % ways == 0, "validated geometry");
+        let sets = entries / ways;
+        let policy = match replacement {
+            Replacement::Lru => Policy::Lru { stamps: vec![0; entries], clock: 0 },
+            Replacement::Fifo => Policy::Fifo { stamps: vec![0; entries], clock: 0 },
+            Replacement::TreePlru => {
+                let leaves = ways.next_power_of_two();
+                Policy::TreePlru { bits: vec![0; sets * leaves], leaves }
+            }
+            Replacement::Random => Policy::Random(SplitMix64::new(rng_seed, rng_stream)),
+        };
+        SetAssoc {
+            sets,
+            ways,
+            mask: sets.is_power_of_two().then_some(sets as u64 - 1),
+            keys: vec![EMPTY; entries],
+            spaces: vec![0; entries],
+            policy,
+        }
+    }
+
+    pub fn entries(&self) -> usize {
+        self.keys.len()
+    }
+
+    #[inline(always)]
+    fn set_of(&self, index: u64) -> usize {
+        match self.mask {
+            Some(mask) => (index & mask) as usize,
+            None => (index % self.sets as u64) as usize,
+        }
+    }
+
+    /// Looks `key` up in the set `index` selects; a hit counts as a use.
+    #[inline]
+    pub fn lookup(&mut self, index: u64, key: u64, space: u32) -> Option<Slot> {
+        let set = self.set_of(index);
+        let first = set * self.ways;
+        let slots = first..first + self.ways;
+        let way =
+            self.keys[slots.clone()].iter().zip(&self.spaces[slots]).position(|(&k, &s)| k == key && s == space)?;
+        self.touch(set, way);
+        Some(Slot(first + way))
+    }
+
+    /// Whether `key` is present, without counting a use.
+    pub fn contains(&self, index: u64, key: u64, space: u32) -> bool {
+        let first = self.set_of(index) * self.ways;
+        (first..first + self.ways).any(|slot| self.keys[slot] == key && self.spaces[slot] == space)
+    }
+
+    /// Inserts `key` (not present) in the set `index` selects, evicting the
+    /// policy's victim; returns the slot and whether a valid entry was
+    /// evicted.
+    #[inline]
+    pub fn insert(&mut self, index: u64, key: u64, space: u32) -> (Slot, bool) {
+        let set = self.set_of(index);
+        let first = set * self.ways;
+        let way = match self.keys[first..first + self.ways].iter().position(|&k| k == EMPTY) {
+            Some(way) => way,
+            None => self.victim(set),
+        };
+        let evicted = self.keys[first + way] != EMPTY;
+        self.keys[first + way] = key;
+        self.spaces[first + way] = space;
+        self.fill(set, way);
+        (Slot(first + way), evicted)
+    }
+
+    fn touch(&mut self, set: usize, way: usize) {
+        match &mut self.policy {
+            Policy::Lru { stamps, clock } => {
+                *clock += 1;
+                stamps[set * self.ways + way] = *clock;
+            }
+            Policy::TreePlru { bits, leaves } => {
+                point_away(&mut bits[set * *leaves..(set + 1) * *leaves], *leaves, way)
+            }
+            Policy::Fifo { .. } | Policy::Random(_) => {}
+        }
+    }
+
+    fn fill(&mut self, set: usize, way: usize) {
+        match &mut self.policy {
+            Policy::Lru { stamps, clock } | Policy::Fifo { stamps, clock } => {
+                *clock += 1;
+                stamps[set * self.ways + way] = *clock;
+            }
+            Policy::TreePlru { bits, leaves } => {
+                point_away(&mut bits[set * *leaves..(set + 1) * *leaves], *leaves, way)
+            }
+            Policy::Random(_) => {}
+        }
+    }
+
+    fn victim(&mut self, set: usize) -> usize {
+        let ways = self.ways;
+        match &mut self.policy {
+            Policy::Lru { stamps, .. } | Policy::Fifo { stamps, .. } => {
+                let stamps = &stamps[set * ways..(set + 1) * ways];
+                (0..ways).min_by_key(|&way| stamps[way]).expect("at least one way")
+            }
+            Policy::TreePlru { bits, leaves } => {
+                let bits = &bits[set * *leaves..(set + 1) * *leaves];
+                let (mut node, mut low, mut width) = (1, 0, *leaves);
+                while width > 1 {
+                    width /= 2;
+                    // Follow the bit, unless the right half holds no real
+                    // way (the tree is padded to a power of two); the left
+                    // half always does.
+                    if bits[node] == 1 && low + width < ways {
+                        low += width;
+                        node = 2 * node + 1;
+                    } else {
+                        node *= 2;
+                    }
+                }
+                low
+            }
+            Policy::Random(rng) => rng.below(ways as u64) as usize,
+        }
+    }
+
+    /// Empties every valid slot whose (key, space) `drop` accepts; returns
+    /// how many went.
+    pub fn invalidate_where(&mut self, mut drop: impl FnMut(u64, u32) -> bool) -> u64 {
+        let mut dropped = 0;
+        for slot in 0..self.keys.len() {
+            if self.keys[slot] != EMPTY && drop(self.keys[slot], self.spaces[slot]) {
+                self.keys[slot] = EMPTY;
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    /// Empties the slot.
+    pub fn invalidate(&mut self, slot: Slot) {
+        self.keys[slot.0] = EMPTY;
+    }
+
+    /// Valid entries held.
+    pub fn occupancy(&self) -> u64 {
+        self.keys.iter().filter(|&&k| k != EMPTY).count() as u64
+    }
+}
+
+/// Points every tree node on `way`'s path away from it.
+fn point_away(bits: &mut [u8], leaves: usize, way: usize) {
+    let (mut node, mut low, mut width) = (1, 0, leaves);
+    while width > 1 {
+        width /= 2;
+        if way < low + width {
+            bits[node] = 1;
+            node *= 2;
+        } else {
+            bits[node] = 0;
+            low += width;
+            node = 2 * node + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill_and_access(cache: &mut SetAssoc, keys: &[u64]) -> Vec<bool> {
+        keys.iter()
+            .map(|&key| {
+                if cache.lookup(key, key, 0).is_some() {
+                    true
+                } else {
+                    cache.insert(key, key, 0);
+                    false
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        // One set of 3 ways: A B C, touch A, insert D evicts B.
+        let mut cache = SetAssoc::new(3, 3, Replacement::Lru, 0, 0);
+        assert_eq!(
+            fill_and_access(&mut cache, &[1, 2, 3, 1, 4, 2, 1]),
+            vec![false, false, false, true, false, false, true]
+        );
+        // After 1 2 3 1 4: set holds 1 3 4 (2 evicted); 2 misses and evicts
+        // 3 (LRU); 1 hits.
+        assert!(!cache.contains(0, 3, 0));
+    }
+
+    #[test]
+    fn fifo_ignores_hits() {
+        let mut cache = SetAssoc::new(3, 3, Replacement::Fifo, 0, 0);
+        // 1 2 3, hit 1, insert 4 evicts 1 (first in) despite the hit.
+        fill_and_access(&mut cache, &[1, 2, 3, 1, 4]);
+        assert!(!cache.contains(0, 1, 0));
+        assert!(cache.contains(0, 2, 0) && cache.contains(0, 3, 0) && cache.contains(0, 4, 0));
+    }
+
+    #[test]
+    fn tree_plru_follows_the_tree() {
+        // 4 ways: fill 0..3 (ways 0,1,2,3), then the tree points at way 0;
+        // touching way 0 (key 10) sends the victim to way 2's half, then to 2.
+        let mut cache = SetAssoc::new(4, 4, Replacement::TreePlru, 0, 0);
+        fill_and_access(&mut cache, &[10, 11, 12, 13, 10, 14]);
+        assert!(!cache.contains(0, 12, 0), "way 2 (key 12) is the PLRU victim");
+        assert!(cache.contains(0, 10, 0) && cache.contains(0, 11, 0) && cache.contains(0, 13, 0));
+    }
+
+    #[test]
+    fn tree_plru_with_ways_not_a_power_of_two_never_picks_a_padding_way() {
+        let mut cache = SetAssoc::new(12, 12, Replacement::TreePlru, 0, 0);
+        for key in 0..1000u64 {
+            if cache.lookup(0, key % 37, 0).is_none() {
+                let (slot, _) = cache.insert(0, key % 37, 0);
+                assert!(slot.0 < 12);
+            }
+        }
+        assert_eq!(cache.occupancy(), 12);
+    }
+
+    #[test]
+    fn sets_need_not_be_a_power_of_two() {
+        // 6 entries, 2 ways: 3 sets; keys 0 and 3 share set 0.
+        let mut cache = SetAssoc::new(6, 2, Replacement::Lru, 0, 0);
+        cache.insert(0, 100, 0);
+        cache.insert(3, 103, 0);
+        cache.insert(6, 106, 0);
+        assert!(!cache.contains(0, 100, 0), "a third key in set 0 evicts the first");
+        assert!(cache.contains(3, 103, 0) && cache.contains(6, 106, 0));
+    }
+
+    #[test]
+    fn space_tags_separate_entries() {
+        let mut cache = SetAssoc::new(4, 4, Replacement::Lru, 0, 0);
+        cache.insert(7, 7, 1);
+        assert!(cache.lookup(7, 7, 2).is_none());
+        assert!(cache.lookup(7, 7, 1).is_some());
+        assert_eq!(cache.invalidate_where(|_, space| space == 1), 1);
+        assert_eq!(cache.occupancy(), 0);
+    }
+
+    #[test]
+    fn random_replacement_is_seeded() {
+        let run = |seed| {
+            let mut cache = SetAssoc::new(8, 8, Replacement::Random, seed, 1);
+            fill_and_access(&mut cache, &(0..200).map(|i| (i * 7919) % 23).collect::<Vec<u64>>())
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+}

@@ -1,0 +1,210 @@
+//! Physical frames for data pages and page-table nodes, handed out
+//! deterministically.
+//!
+//! Physical memory is carved hierarchically: the largest block size the page
+//! table needs (1 GiB on x86-64) is split into blocks of the next size down
+//! (2 MiB), and those into the smallest (4 KiB frames). Every allocation of a
+//! size takes the next child of the block currently open at the size above,
+//! opening a new one when it is used up. The `sequential` allocator takes
+//! children in address order; `shuffled` takes them in a seeded random
+//! order at every level, so physical addresses carry no trace of virtual
+//! ones, as on a long-running machine. Either way a large page is always
+//! aligned and contiguous, and the same seed gives the same addresses.
+//!
+//! Top-level blocks come from a pool of `memory.size` bytes (in shuffled
+//! order, for `shuffled`); a run that exhausts it continues in the next
+//! pool-sized stretch of addresses, so allocation never fails.
+
+use crate::config::{Allocator, TableShape};
+use crate::rng::SplitMix64;
+
+/// The block sizes (as shifts, ascending) a table of this shape allocates:
+/// its frame size, its page sizes, and its node sizes rounded up to a power
+/// of two of at least a frame.
+pub fn block_shifts(shape: &TableShape) -> Vec<u32> {
+    let mut shifts = vec![shape.offset_bits];
+    shifts.extend(&shape.page_shifts);
+    for &bits in &shape.index_bits {
+        shifts.push(node_block_shift(shape, bits));
+    }
+    shifts.sort_unstable();
+    shifts.dedup();
+    shifts
+}
+
+/// Shift of the block a node with `index_bits` bits of index occupies.
+pub fn node_block_shift(shape: &TableShape, index_bits: u32) -> u32 {
+    let node_bytes = u64::from(shape.entry_bytes) << index_bits;
+    node_bytes.next_power_of_two().trailing_zeros().max(shape.offset_bits)
+}
+
+/// The largest block a table of this shape allocates.
+pub fn largest_block(shape: &TableShape) -> u64 {
+    1 << block_shifts(shape).last().expect("at least the frame size")
+}
+
+/// The block currently being split at one size.
+#[derive(Clone, Debug)]
+struct OpenBlock {
+    base: u64,
+    /// Child indices in the order they are handed out.
+    order: Vec<u32>,
+    next: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct FrameAllocator {
+    shifts: Vec<u32>,
+    /// One per size except the largest: the parent block being split.
+    open: Vec<Option<OpenBlock>>,
+    /// Top-level blocks of the current pool, in hand-out order.
+    pool: OpenBlock,
+    pool_blocks: u64,
+    pools_used: u64,
+    rng: Option<SplitMix64>,
+    allocated_bytes: u64,
+}
+
+/// The random stream the allocator draws from (see `SplitMix64::new`).
+const FRAME_STREAM: u64 = 0x6672_616d_6573; // "frames"
+
+impl FrameAllocator {
+    pub fn new(shape: &TableShape, memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator {
+        let shifts = block_shifts(shape);
+        let top = *shifts.last().expect("at least one size");
+        let pool_blocks = memory_bytes >> top;
+        assert!(pool_blocks > 0, "memory size validated against the largest block");
+        let rng = match allocator {
+            Allocator::Sequential => None,
+            Allocator::Shuffled => Some(SplitMix64::new(seed, FRAME_STREAM)),
+        };
+        let mut allocator = FrameAllocator {
+            open: vec![None; shifts.len() - 1],
+            shifts,
+            pool: OpenBlock { base: 0, order: Vec::new(), next: 0 },
+            pool_blocks,
+            pools_used: 0,
+            rng,
+            allocated_bytes: 0,
+        };
+        allocator.pool = allocator.new_pool();
+        allocator
+    }
+
+    fn order(&mut self, children: u64) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..children as u32).collect();
+        if let Some(rng) = &mut self.rng {
+            rng.shuffle(&mut order);
+        }
+        order
+    }
+
+    fn new_pool(&mut self) -> OpenBlock {
+        let top = *self.shifts.last().expect("sizes");
+        let base = self.pools_used * (self.pool_blocks << top);
+        self.pools_used += 1;
+        OpenBlock { base, order: self.order(self.pool_blocks), next: 0 }
+    }
+
+    /// Physical base address of a new, aligned block of `1 << shift` bytes.
+    /// `shift` must be one of the table's block sizes.
+    pub fn allocate(&mut self, shift: u32) -> u64 {
+        let index = self.shifts.iter().position(|&s| s == shift).expect("a block size of this table");
+        self.allocated_bytes += 1 << shift;
+        self.allocate_at(index)
+    }
+
+    fn allocate_at(&mut self, index: usize) -> u64 {
+        let shift = self.shifts[index];
+        if index + 1 == self.shifts.len() {
+            if self.pool.next == self.pool.order.len() {
+                self.pool = self.new_pool();
+            }
+            let child = u64::from(self.pool.order[self.pool.next]);
+            self.pool.next += 1;
+            return self.pool.base + (child << shift);
+        }
+        let exhausted = self.open[index].as_ref().is_none_or(|block| block.next == block.order.len());
+        if exhausted {
+            let parent_shift = self.shifts[index + 1];
+            let base = self.allocate_at(index + 1);
+            let order = self.order(1 << (parent_shift - shift));
+            self.open[index] = Some(OpenBlock { base, order, next: 0 });
+        }
+        let block = self.open[index].as_mut().expect("opened above");
+        let child = u64::from(block.order[block.next]);
+        block.next += 1;
+        block.base + (child << shift)
+    }
+
+    /// Bytes handed out so far (data pages and table nodes).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn x86_64() -> TableShape {
+        TableShape { index_bits: vec![9; 4], offset_bits: 12, entry_bytes: 8, page_shifts: vec![12, 21, 30] }
+    }
+
+    #[test]
+    fn block_sizes_follow_the_table() {
+        assert_eq!(block_shifts(&x86_64()), vec![12, 21, 30]);
+        let flat = TableShape { index_bits: vec![20], offset_bits: 12, entry_bytes: 4, page_shifts: vec![12] };
+        // The single 2^20 x 4-byte node is 4 MiB.
+        assert_eq!(block_shifts(&flat), vec![12, 22]);
+        let x86_32 =
+            TableShape { index_bits: vec![10, 10], offset_bits: 12, entry_bytes: 4, page_shifts: vec![12, 22] };
+        assert_eq!(block_shifts(&x86_32), vec![12, 22]);
+    }
+
+    #[test]
+    fn sequential_frames_come_in_address_order() {
+        let mut frames = FrameAllocator::new(&x86_64(), 1 << 34, Allocator::Sequential, 0);
+        assert_eq!(frames.allocate(12), 0);
+        assert_eq!(frames.allocate(12), 4096);
+        // The first 2 MiB block is being split into frames; the next 2 MiB
+        // page is the next block.
+        assert_eq!(frames.allocate(21), 2 << 20);
+        assert_eq!(frames.allocate(12), 8192);
+        assert_eq!(frames.allocate(30), 1 << 30);
+        assert_eq!(frames.allocated_bytes(), 3 * 4096 + (2 << 20) + (1 << 30));
+    }
+
+    #[test]
+    fn shuffled_blocks_are_aligned_distinct_and_reproducible() {
+        let run = |seed| {
+            let mut frames = FrameAllocator::new(&x86_64(), 4 << 30, Allocator::Shuffled, seed);
+            (0..3000).map(|i| frames.allocate(if i % 100 == 0 { 21 } else { 12 })).collect::<Vec<u64>>()
+        };
+        let blocks = run(5);
+        assert_eq!(blocks, run(5));
+        assert_ne!(blocks, run(6));
+        for (i, &base) in blocks.iter().enumerate() {
+            let size = if i % 100 == 0 { 2 << 20 } else { 4096 };
+            assert_eq!(base % size, 0, "block {i} is aligned");
+        }
+        // No two blocks overlap: frames are distinct and none falls inside a
+        // 2 MiB page.
+        let large: HashSet<u64> = blocks.iter().step_by(100).map(|b| b >> 21).collect();
+        let small: Vec<u64> = blocks.iter().enumerate().filter(|(i, _)| i % 100 != 0).map(|(_, &b)| b).collect();
+        assert_eq!(small.iter().collect::<HashSet<_>>().len(), small.len());
+        assert!(small.iter().all(|b| !large.contains(&(b >> 21))));
+        assert_ne!(small[1], small[0] + 4096, "consecutive frames are not adjacent");
+    }
+
+    #[test]
+    fn exhausting_the_pool_moves_on_to_the_next() {
+        let mut frames = FrameAllocator::new(&x86_64(), 2 << 30, Allocator::Shuffled, 1);
+        let bases: Vec<u64> = (0..3).map(|_| frames.allocate(30)).collect();
+        let mut first_pool = bases[..2].to_vec();
+        first_pool.sort_unstable();
+        assert_eq!(first_pool, vec![0, 1 << 30]);
+        assert!(bases[2] >= 2 << 30);
+    }
+}

@@ -1,0 +1,430 @@
+//! Radix page tables, one per address space, filled on demand.
+//!
+//! A table has levels 0 (the root) to n-1; an entry at level i either points
+//! to a node of level i+1 or is a leaf mapping a page of `1 << shift[i]`
+//! bytes. The first touch of an unmapped virtual page is a minor fault: the
+//! missing nodes and the page's frame are allocated (each node is one block
+//! of the frame allocator) and the walk then proceeds as usual. Which page
+//! size backs an address is the page-size policy's choice.
+
+use std::collections::HashMap;
+
+use crate::config::{Allocator, Config, PagePolicyKind, TableShape};
+use crate::frames::{node_block_shift, FrameAllocator};
+
+/// Most levels a table may have (5-level x86-64 uses 5).
+pub const MAX_LEVELS: usize = 8;
+
+const PRESENT: u64 = 1;
+const LEAF: u64 = 1 << 1;
+const ACCESSED: u64 = 1 << 2;
+const DIRTY: u64 = 1 << 3;
+const FLAG_BITS: u32 = 12;
+
+/// Which page size backs each virtual page.
+#[derive(Clone, Debug)]
+pub enum PagePolicy {
+    Fixed(u32),
+    /// (start, end, shift) zones, sorted and disjoint; `default` elsewhere.
+    Ranges {
+        default: u32,
+        ranges: Vec<(u64, u64, u32)>,
+    },
+    /// Small pages until `promote_after` of a large region's small pages are
+    /// touched, then one large page.
+    Thp {
+        small: u32,
+        large: u32,
+        promote_after: u32,
+    },
+}
+
+impl PagePolicy {
+    pub fn from_config(config: &Config) -> PagePolicy {
+        let pages = &config.pages;
+        let shift = |size: crate::size::ByteSize| size.0.trailing_zeros();
+        match pages.policy {
+            PagePolicyKind::Fixed => PagePolicy::Fixed(shift(pages.size.expect("resolved"))),
+            PagePolicyKind::Ranges => {
+                let mut ranges: Vec<(u64, u64, u32)> =
+                    pages.ranges.iter().map(|r| (r.start, r.end, shift(r.size))).collect();
+                ranges.sort_unstable();
+                PagePolicy::Ranges { default: shift(pages.size.expect("resolved")), ranges }
+            }
+            PagePolicyKind::Thp => PagePolicy::Thp {
+                small: config.table_shape().offset_bits,
+                large: shift(pages.large.expect("resolved")),
+                promote_after: pages.promote_after.expect("resolved"),
+            },
+        }
+    }
+
+    /// The page shift for `va` under the fixed and ranges policies: the
+    /// largest mappable size up to its zone's whose aligned page lies wholly
+    /// in the zone.
+    fn static_shift(&self, va: u64, mappable: &[u32]) -> u32 {
+        match self {
+            PagePolicy::Fixed(shift) => *shift,
+            PagePolicy::Ranges { default, ranges } => {
+                let zone = ranges.iter().find(|(start, end, _)| (*start..*end).contains(&va));
+                let wanted = zone.map_or(*default, |z| z.2);
+                for &shift in mappable.iter().rev().filter(|&&s| s <= wanted) {
+                    let page = va >> shift << shift;
+                    let page_end = page.saturating_add((1 << shift) - 1);
+                    let fits = match zone {
+                        Some(&(start, end, _)) => page >= start && page_end < end,
+                        None => ranges.iter().all(|&(start, end, _)| page_end < start || page >= end),
+                    };
+                    if fits {
+                        return shift;
+                    }
+                }
+                mappable[0]
+            }
+            PagePolicy::Thp { small, .. } => *small,
+        }
+    }
+}
+
+/// Checks `ranges` zones are aligned to the smallest page and disjoint.
+pub fn check_ranges(config: &Config) -> Result<(), crate::config::ConfigError> {
+    let base = 1u64 << config.table_shape().offset_bits;
+    let mut ranges: Vec<_> = config.pages.ranges.iter().collect();
+    ranges.sort_by_key(|r| r.start);
+    for (i, range) in ranges.iter().enumerate() {
+        if range.start % base != 0 || range.end % base != 0 {
+            return Err(crate::config::ConfigError {
+                key: format!("pages.ranges[{i}]"),
+                message: format!("start and end must be multiples of the smallest page ({base} bytes)"),
+                line: None,
+            });
+        }
+        if let Some(next) = ranges.get(i + 1) {
+            if next.start < range.end {
+                return Err(crate::config::ConfigError {
+                    key: "pages.ranges".into(),
+                    message: format!(
+                        "ranges {:#x}..{:#x} and {:#x}..{:#x} overlap",
+                        range.start, range.end, next.start, next.end
+                    ),
+                    line: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    /// Physical address of the node.
+    base: u64,
+    entries: Vec<u64>,
+}
+
+/// Live table nodes of one level, and their size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LevelMemory {
+    pub nodes: u64,
+    pub node_bytes: u64,
+}
+
+/// A leaf entry's address and bits, as a walk found them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkResult {
+    /// Levels read, root first: `entry_addrs[..levels]`.
+    pub levels: usize,
+    pub entry_addrs: [u64; MAX_LEVELS],
+    pub page_shift: u32,
+    /// Physical base of the page.
+    pub frame: u64,
+    /// The walk found nothing mapped and the fault handler filled it in.
+    pub faulted: bool,
+    /// This walk set the leaf's accessed bit (the first walk to the page).
+    pub set_accessed: bool,
+    /// This walk set the leaf's dirty bit (the first write to the page).
+    pub set_dirty: bool,
+    /// The leaf's dirty bit after the walk.
+    pub dirty: bool,
+    /// A THP promotion replaced small pages of this large region: every
+    /// cached translation of it is stale.
+    pub promoted: Option<(u64, u32)>,
+}
+
+/// The page tables of every address space, and the memory behind them.
+#[derive(Clone, Debug)]
+pub struct PageTables {
+    shape: TableShape,
+    /// Bits below each level's index (the page shift of a leaf there).
+    shifts: Vec<u32>,
+    nodes: Vec<Node>,
+    free_nodes: Vec<usize>,
+    roots: Vec<usize>,
+    live_nodes: Vec<u64>,
+    frames: FrameAllocator,
+    policy: PagePolicy,
+    /// THP: small pages touched per (space, large region).
+    touched: HashMap<(usize, u64), u32>,
+    faults: u64,
+    promotions: u64,
+}
+
+impl PageTables {
+    pub fn new(config: &Config) -> PageTables {
+        let shape = config.table_shape();
+        let shifts = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
+        let frames = FrameAllocator::new(&shape, config.memory.size.0, config.memory.allocator, config.seed);
+        PageTables {
+            live_nodes: vec![0; shape.index_bits.len()],
+            shifts,
+            shape,
+            nodes: Vec::new(),
+            free_nodes: Vec::new(),
+            roots: Vec::new(),
+            frames,
+            policy: PagePolicy::from_config(config),
+            touched: HashMap::new(),
+            faults: 0,
+            promotions: 0,
+        }
+    }
+
+    /// A table with a sequential allocator over `memory_bytes`, for tests.
+    pub fn with_shape(shape: TableShape, policy: PagePolicy, memory_bytes: u64) -> PageTables {
+        let frames = FrameAllocator::new(&shape, memory_bytes, Allocator::Sequential, 0);
+        PageTables {
+            live_nodes: vec![0; shape.index_bits.len()],
+            shifts: (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect(),
+            shape,
+            nodes: Vec::new(),
+            free_nodes: Vec::new(),
+            roots: Vec::new(),
+            frames,
+            policy,
+            touched: HashMap::new(),
+            faults: 0,
+            promotions: 0,
+        }
+    }
+
+    pub fn shape(&self) -> &TableShape {
+        &self.shape
+    }
+
+    pub fn levels(&self) -> usize {
+        self.shifts.len()
+    }
+
+    /// The page shift of a leaf at `level`.
+    pub fn level_shift(&self, level: usize) -> u32 {
+        self.shifts[level]
+    }
+
+    fn new_node(&mut self, level: usize) -> usize {
+        let bits = self.shape.index_bits[level];
+        let base = self.frames.allocate(node_block_shift(&self.shape, bits));
+        self.live_nodes[level] += 1;
+        let node = Node { base, entries: vec![0; 1 << bits] };
+        match self.free_nodes.pop() {
+            Some(id) => {
+                self.nodes[id] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        }
+    }
+
+    /// Root node of `space`, creating address spaces up to it.
+    fn root(&mut self, space: usize) -> usize {
+        while self.roots.len() <= space {
+            let root = self.new_node(0);
+            self.roots.push(root);
+        }
+        self.roots[space]
+    }
+
+    fn index(&self, level: usize, va: u64) -> usize {
+        ((va >> self.shifts[level]) & ((1 << self.shape.index_bits[level]) - 1)) as usize
+    }
+
+    fn entry_addr(&self, node: usize, index: usize) -> u64 {
+        self.nodes[node].base + (index as u64) * u64::from(self.shape.entry_bytes)
+    }
+
+    /// Walks `space`'s table for `va`, faulting in what is missing, setting
+    /// the leaf's accessed bit (and dirty bit for a write).
+    pub fn walk(&mut self, space: usize, va: u64, write: bool) -> WalkResult {
+        let mut result = self.walk_inner(space, va, write);
+        if result.faulted {
+            self.faults += 1;
+        }
+        if let PagePolicy::Thp { small, large, promote_after } = self.policy {
+            if result.faulted && result.page_shift == small && promote_after > 1 {
+                let region = va >> large;
+                let touched = self.touched.entry((space, region)).or_insert(0);
+                *touched += 1;
+                if *touched >= promote_after {
+                    self.touched.remove(&(space, region));
+                    self.promote(space, va, large);
+                    let promoted = self.walk_inner(space, va, write);
+                    result = WalkResult { faulted: true, promoted: Some((region << large, large)), ..promoted };
+                }
+            }
+        }
+        result
+    }
+
+    fn walk_inner(&mut self, space: usize, va: u64, write: bool) -> WalkResult {
+        let mut node = self.root(space);
+        let mut result = WalkResult {
+            levels: 0,
+            entry_addrs: [0; MAX_LEVELS],
+            page_shift: 0,
+            frame: 0,
+            faulted: false,
+            set_accessed: false,
+            set_dirty: false,
+            dirty: false,
+            promoted: None,
+        };
+        for level in 0..self.levels() {
+            let index = self.index(level, va);
+            result.entry_addrs[level] = self.entry_addr(node, index);
+            result.levels = level + 1;
+            let mut entry = self.nodes[node].entries[index];
+            if entry & PRESENT == 0 {
+                result.faulted = true;
+                entry = self.fill(level, va);
+                self.nodes[node].entries[index] = entry;
+            }
+            if entry & LEAF != 0 {
+                let mut updated = entry;
+                if entry & ACCESSED == 0 {
+                    updated |= ACCESSED;
+                    result.set_accessed = true;
+                }
+                if write && entry & DIRTY == 0 {
+                    updated |= DIRTY;
+                    result.set_dirty = true;
+                }
+                self.nodes[node].entries[index] = updated;
+                result.dirty = updated & DIRTY != 0;
+                result.page_shift = self.shifts[level];
+                result.frame = entry >> FLAG_BITS << FLAG_BITS;
+                return result;
+            }
+            node = (entry >> FLAG_BITS) as usize;
+        }
+        unreachable!("the last level holds leaves only")
+    }
+
+    /// The entry a fault handler writes at `level` for `va`: a leaf if the
+    /// policy's page size for `va` is this level's, else a new node below.
+    fn fill(&mut self, level: usize, va: u64) -> u64 {
+        let wanted = match self.policy {
+            PagePolicy::Thp { small, large, promote_after } => {
+                if promote_after == 1 {
+                    large
+                } else {
+                    small
+                }
+            }
+            ref policy => policy.static_shift(va, &self.shape.page_shifts),
+        };
+        if self.shifts[level] == wanted {
+            let frame = self.frames.allocate(wanted);
+            frame | LEAF | PRESENT
+        } else {
+            let child = self.new_node(level + 1);
+            ((child as u64) << FLAG_BITS) | PRESENT
+        }
+    }
+
+    /// Replaces the subtree under the `large`-page entry covering `va` with
+    /// one large leaf.
+    fn promote(&mut self, space: usize, va: u64, large: u32) {
+        let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
+        let mut node = self.root(space);
+        for upper in 0..level {
+            let entry = self.nodes[node].entries[self.index(upper, va)];
+            node = (entry >> FLAG_BITS) as usize;
+        }
+        let index = self.index(level, va);
+        let old = self.nodes[node].entries[index];
+        if old & PRESENT != 0 && old & LEAF == 0 {
+            self.free_subtree((old >> FLAG_BITS) as usize, level + 1);
+        }
+        let frame = self.frames.allocate(large);
+        self.nodes[node].entries[index] = frame | LEAF | PRESENT;
+        self.promotions += 1;
+    }
+
+    fn free_subtree(&mut self, node: usize, level: usize) {
+        let children: Vec<usize> = self.nodes[node]
+            .entries
+            .iter()
+            .filter(|&&e| e & PRESENT != 0 && e & LEAF == 0)
+            .map(|&e| (e >> FLAG_BITS) as usize)
+            .collect();
+        for child in children {
+            self.free_subtree(child, level + 1);
+        }
+        self.nodes[node].entries = Vec::new();
+        self.live_nodes[level] -= 1;
+        self.free_nodes.push(node);
+    }
+
+    /// Sets the dirty bit of `va`'s leaf, if mapped and clean; returns
+    /// whether it was clean. (A store that hits a TLB entry cached clean.)
+    pub fn mark_dirty(&mut self, space: usize, va: u64) -> bool {
+        let Some(&root) = self.roots.get(space) else { return false };
+        let mut node = root;
+        for level in 0..self.levels() {
+            let index = self.index(level, va);
+            let entry = self.nodes[node].entries[index];
+            if entry & PRESENT == 0 {
+                return false;
+            }
+            if entry & LEAF != 0 {
+                if entry & DIRTY != 0 {
+                    return false;
+                }
+                self.nodes[node].entries[index] = entry | DIRTY;
+                return true;
+            }
+            node = (entry >> FLAG_BITS) as usize;
+        }
+        false
+    }
+
+    /// Live table nodes per level, root first.
+    pub fn memory(&self) -> Vec<LevelMemory> {
+        self.shape
+            .index_bits
+            .iter()
+            .zip(&self.live_nodes)
+            .map(|(&bits, &nodes)| LevelMemory { nodes, node_bytes: u64::from(self.shape.entry_bytes) << bits })
+            .collect()
+    }
+
+    /// Minor faults: walks that found nothing mapped.
+    pub fn faults(&self) -> u64 {
+        self.faults
+    }
+
+    pub fn promotions(&self) -> u64 {
+        self.promotions
+    }
+
+    pub fn address_spaces(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Bytes of data pages and table nodes allocated.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.frames.allocated_bytes()
+    }
+}

@@ -1,0 +1,205 @@
+//! Page-walk caches: what lets a walk skip the upper levels of the table.
+//!
+//! `split` (Intel's paging-structure caches): one cache per upper level,
+//! each keyed by the virtual-address bits that select an entry of that
+//! level (for x86-64's PDE cache, bits 47:21) and tagged by address space.
+//! Only entries that point to a lower table are cached, never leaves. All
+//! caches are probed at once; every one that hits counts the use, and the
+//! walk starts below the deepest hit.
+//!
+//! `unified` (AMD's page walk cache): one cache of upper-level entries keyed
+//! by the entry's physical address. The walk still visits every level, but
+//! an upper-level entry found in the cache costs a probe instead of a memory
+//! reference.
+
+use serde::Serialize;
+
+use crate::cache::SetAssoc;
+use crate::config::{parse_pwc_level, Config, PwcKind, Replacement};
+use crate::pagetable::MAX_LEVELS;
+
+/// Per table level (0 = root): probes and hits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PwcCounters {
+    pub lookups: [u64; MAX_LEVELS],
+    pub hits: [u64; MAX_LEVELS],
+}
+
+#[derive(Clone, Debug)]
+pub enum PageWalkCache {
+    None,
+    Split {
+        /// Per table level, root first; `None` where that level has no cache.
+        caches: Vec<Option<SetAssoc>>,
+        latency: u32,
+        counters: PwcCounters,
+    },
+    Unified {
+        cache: SetAssoc,
+        latency: u32,
+        counters: PwcCounters,
+    },
+}
+
+const PWC_STREAM: u64 = 0x0070_7763; // "pwc"
+
+impl PageWalkCache {
+    pub fn new(config: &Config) -> PageWalkCache {
+        let pwc = &config.pwc;
+        let levels = config.table_shape().index_bits.len();
+        match pwc.kind {
+            PwcKind::None => PageWalkCache::None,
+            PwcKind::Split => {
+                let mut caches = vec![None; levels];
+                for (name, geometry) in &pwc.levels {
+                    let from_leaf = parse_pwc_level(name).expect("resolved");
+                    let entries = geometry.entries as usize;
+                    let ways = geometry.ways.expect("resolved") as usize;
+                    caches[levels - from_leaf] = Some(SetAssoc::new(
+                        entries,
+                        ways,
+                        Replacement::Lru,
+                        config.seed,
+                        PWC_STREAM + from_leaf as u64,
+                    ));
+                }
+                PageWalkCache::Split { caches, latency: pwc.latency, counters: PwcCounters::default() }
+            }
+            PwcKind::Unified => {
+                let entries = pwc.entries.expect("resolved") as usize;
+                let ways = pwc.ways.expect("resolved") as usize;
+                let cache = SetAssoc::new(entries, ways, Replacement::Lru, config.seed, PWC_STREAM);
+                PageWalkCache::Unified { cache, latency: pwc.latency, counters: PwcCounters::default() }
+            }
+        }
+    }
+
+    pub fn counters(&self) -> Option<&PwcCounters> {
+        match self {
+            PageWalkCache::None => None,
+            PageWalkCache::Split { counters, .. } | PageWalkCache::Unified { counters, .. } => Some(counters),
+        }
+    }
+
+    /// Split: probes the caches of the levels above `leaf` for `va`; returns
+    /// the level the walk starts at and the probe cycles.
+    pub fn split_start(&mut self, space: u32, va: u64, shifts: &[u32], leaf: usize) -> (usize, u32) {
+        let PageWalkCache::Split { caches, latency, counters } = self else { return (0, 0) };
+        let mut start = 0;
+        let mut probed = false;
+        for level in 0..leaf {
+            if let Some(cache) = &mut caches[level] {
+                probed = true;
+                counters.lookups[level] += 1;
+                let prefix = va >> shifts[level];
+                if cache.lookup(prefix, prefix, space).is_some() {
+                    counters.hits[level] += 1;
+                    start = level + 1;
+                }
+            }
+        }
+        (start, if probed { *latency } else { 0 })
+    }
+
+    /// Split: caches the pointer entries a walk read (levels `start..leaf`).
+    pub fn split_fill(&mut self, space: u32, va: u64, shifts: &[u32], start: usize, leaf: usize) {
+        let PageWalkCache::Split { caches, .. } = self else { return };
+        for level in start..leaf {
+            if let Some(cache) = &mut caches[level] {
+                let prefix = va >> shifts[level];
+                cache.insert(prefix, prefix, space);
+            }
+        }
+    }
+
+    /// Unified: probes for the upper-level entry at `entry_addr` (level
+    /// `level`), caching it on a miss; returns whether it hit and the probe
+    /// cycles.
+    pub fn unified_probe(&mut self, entry_addr: u64, entry_bytes: u32, level: usize) -> (bool, u32) {
+        let PageWalkCache::Unified { cache, latency, counters } = self else { return (false, 0) };
+        counters.lookups[level] += 1;
+        let index = entry_addr / u64::from(entry_bytes);
+        if cache.lookup(index, entry_addr, 0).is_some() {
+            counters.hits[level] += 1;
+            return (true, *latency);
+        }
+        cache.insert(index, entry_addr, 0);
+        (false, *latency)
+    }
+
+    pub fn is_unified(&self) -> bool {
+        matches!(self, PageWalkCache::Unified { .. })
+    }
+
+    /// Drops cached entries of address space `space` (split caches are
+    /// tagged by space; a unified cache is tagged by physical address and
+    /// is flushed whole).
+    pub fn flush_space(&mut self, space: u32) -> u64 {
+        match self {
+            PageWalkCache::None => 0,
+            PageWalkCache::Split { caches, .. } => {
+                caches.iter_mut().flatten().map(|cache| cache.invalidate_where(|_, s| s == space)).sum()
+            }
+            PageWalkCache::Unified { cache, .. } => cache.invalidate_where(|_, _| true),
+        }
+    }
+}
+
+/// What a page-table memory reference costs.
+#[derive(Clone, Debug)]
+pub enum WalkMemory {
+    Fixed(u32),
+    /// An LRU cache of page-table lines.
+    Cache {
+        lines: SetAssoc,
+        line_shift: u32,
+        hit_latency: u32,
+        miss_latency: u32,
+    },
+}
+
+/// Hits and misses of the page-table line cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LineCounters {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl WalkMemory {
+    pub fn new(config: &Config) -> WalkMemory {
+        let walk = &config.walk;
+        match &walk.cache {
+            None => WalkMemory::Fixed(walk.latency),
+            Some(cache) => {
+                let line_shift = cache.line_bytes.0.trailing_zeros();
+                let lines = (cache.capacity.0 >> line_shift) as usize;
+                let ways = cache.ways.expect("resolved") as usize;
+                WalkMemory::Cache {
+                    lines: SetAssoc::new(lines, ways, Replacement::Lru, config.seed, 0),
+                    line_shift,
+                    hit_latency: cache.hit_latency,
+                    miss_latency: cache.miss_latency,
+                }
+            }
+        }
+    }
+
+    /// Cycles to read the entry at physical address `addr`.
+    #[inline]
+    pub fn reference(&mut self, addr: u64, counters: &mut LineCounters) -> u32 {
+        match self {
+            WalkMemory::Fixed(latency) => *latency,
+            WalkMemory::Cache { lines, line_shift, hit_latency, miss_latency } => {
+                let line = addr >> *line_shift;
+                if lines.lookup(line, line, 0).is_some() {
+                    counters.hits += 1;
+                    *hit_latency
+                } else {
+                    lines.insert(line, line, 0);
+                    counters.misses += 1;
+                    *miss_latency
+                }
+            }
+        }
+    }
+}
