@@ -156,6 +156,26 @@ fn best_of(path: &Path, passes: usize) -> (u64, u64, Duration) {
     (0..passes).map(|_| read_once(path)).min_by_key(|&(_, _, t)| t).unwrap()
 }
 
+/// Reads and simulates the whole trace with `config`; returns (references,
+/// time).
+fn simulate_once(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut sim = mmusim_translate::Simulator::new(config).unwrap();
+    let mut reader = TraceReader::open(path).unwrap();
+    let mut batch = Batch::new();
+    while reader.next_batch(&mut batch).unwrap() {
+        sim.run(&batch).unwrap();
+    }
+    let report = sim.report();
+    black_box(&report);
+    (report.references(), start.elapsed())
+}
+
+fn preset(name: &str) -> mmusim_translate::Config {
+    let path = repo().join("configs").join(format!("{name}.toml"));
+    mmusim_report::config_file::load(&path, &[]).unwrap()
+}
+
 fn main() {
     let inputs = inputs();
     println!("mmusim read throughput (single thread, best of {PASSES} warm passes)");
@@ -177,5 +197,23 @@ fn main() {
     row("champsim 64-byte (plain)", &inputs.champsim, PASSES);
     for name in SAMPLES {
         row(&format!("{name} (compressed)"), &repo().join("traces").join(name), 3);
+    }
+
+    println!();
+    println!("mmusim simulation throughput (single thread, read + simulate, best of {PASSES})");
+    println!("{:<34} {:>12} {:>14} {:>10}", "preset on input", "M refs", "M refs/s", "seconds");
+    for name in ["skylake", "zen4"] {
+        let config = preset(name);
+        for (label, path) in [("binary", &inputs.binary), ("lackey text", &inputs.lackey)] {
+            let (refs, time) = (0..PASSES).map(|_| simulate_once(&config, path)).min_by_key(|&(_, t)| t).unwrap();
+            let secs = time.as_secs_f64();
+            println!(
+                "{:<34} {:>12.1} {:>14.1} {:>10.3}",
+                format!("{name}, {label}"),
+                refs as f64 / 1e6,
+                refs as f64 / 1e6 / secs,
+                secs
+            );
+        }
     }
 }

@@ -15,6 +15,23 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run traces through the machine a config describes; print a table and write summary.json.
+    Run {
+        /// The machine: a preset from configs/ or your own TOML file.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        /// Override a config key, e.g. --set tlb.l2.entries=2048 (repeatable).
+        #[arg(long = "set", value_parser = parse_override)]
+        overrides: Vec<(String, String)>,
+        /// Directory for summary.json.
+        #[arg(long, default_value = "results/run")]
+        out: PathBuf,
+    },
+    /// Inspect configs.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Inspect and mix traces.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -30,6 +47,17 @@ enum Command {
         /// Output format: mmusim or lackey [default: lackey for *.lackey names, else mmusim].
         #[arg(long, value_parser = parse_output_format)]
         to: Option<OutputFormat>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the fully resolved config: every default and inherited value written out.
+    Show {
+        file: PathBuf,
+        /// Override a config key, e.g. --set tlb.l2.entries=2048 (repeatable).
+        #[arg(long = "set", value_parser = parse_override)]
+        overrides: Vec<(String, String)>,
     },
 }
 
@@ -82,6 +110,10 @@ impl WorkloadArgs {
     }
 }
 
+fn parse_override(s: &str) -> Result<(String, String), String> {
+    mmusim_report::config_file::parse_override(s)
+}
+
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
@@ -92,6 +124,18 @@ fn parse_output_format(s: &str) -> Result<OutputFormat, String> {
 
 /// Exit status for input the command cannot use (bad trace, bad arguments).
 const BAD_INPUT: u8 = 2;
+
+/// Writes to standard output. A reader that went away (`mmusim ... | head`)
+/// ends the program quietly rather than as an error.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -107,21 +151,32 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::print_stdout)]
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Run { config, workload, overrides, out } => {
+            let config = mmusim_report::config_file::load(&config, &overrides).map_err(|e| e.to_string())?;
+            let workload = workload.load()?;
+            let output = mmusim_report::run::run(&config, &workload).map_err(|e| e.to_string())?;
+            let path = mmusim_report::summary::write_summary(&out, &output).map_err(|e| e.to_string())?;
+            emit(&mmusim_report::summary::render(&output))?;
+            emit(&format!("  wrote {}\n", path.display()))?;
+        }
+        Command::Config(ConfigCommand::Show { file, overrides }) => {
+            let config = mmusim_report::config_file::load(&file, &overrides).map_err(|e| e.to_string())?;
+            emit(&config.to_toml())?;
+        }
         Command::Trace(TraceCommand::Info { files, format, json }) => {
             let mut infos = Vec::with_capacity(files.len());
             for file in &files {
                 let reader = mmusim_trace::TraceReader::open_as(file, format).map_err(|e| e.to_string())?;
                 let info = mmusim_trace::TraceInfo::collect(reader).map_err(|e| e.to_string())?;
                 if !json {
-                    print!("{}", mmusim_report::trace_info::render(&info));
+                    emit(&mmusim_report::trace_info::render(&info))?;
                 }
                 infos.push(info);
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&infos).map_err(|e| e.to_string())?);
+                emit(&(serde_json::to_string_pretty(&infos).map_err(|e| e.to_string())? + "\n"))?;
             }
         }
         Command::Trace(TraceCommand::Mix { workload, output }) => {
@@ -136,13 +191,18 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             let written = mmusim_trace::write_trace(&mut mix, &output, OutputFormat::Mmusim, &description)
                 .map_err(|e| e.to_string())?;
-            println!("{}: {} references, {} instructions", output.display(), written.records, written.instructions);
+            emit(&format!(
+                "{}: {} references, {} instructions\n",
+                output.display(),
+                written.records,
+                written.instructions
+            ))?;
         }
         Command::Convert { input, output, format, to } => {
             let to = to.unwrap_or_else(|| OutputFormat::from_path(&output));
             let summary = mmusim_trace::convert(&input, format, &output, to).map_err(|e| e.to_string())?;
-            println!(
-                "{} ({}, {}) -> {} ({}, {}): {} references, {} instructions",
+            emit(&format!(
+                "{} ({}, {}) -> {} ({}, {}): {} references, {} instructions\n",
                 input.display(),
                 summary.input_format,
                 summary.input_compression.name(),
@@ -151,7 +211,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 summary.written.output_compression.name(),
                 summary.written.records,
                 summary.written.instructions
-            );
+            ))?;
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the real sample traces in traces/ from the programs in traces/src.
 # Not run by CI or the tests: the committed files are the data, this script is
-# their provenance. Needs valgrind, gcc (with static glibc), /usr/bin/python3.11,
+# their provenance. Needs valgrind, gcc (with static glibc, and gcc-multilib for
+# the 32-bit trace), /usr/bin/python3.11,
 # coreutils sort, gzip, xz and zstd. Valgrind's output differs a little between
 # machines and versions (addresses of the loader and stack), so a rerun makes
 # similar traces, not byte-identical ones; the counts in traces/README.md are
@@ -30,6 +31,12 @@ xz -9 -c "$work/gzip.lackey" > gzip.lackey.xz
 "${lackey[@]}" --log-file="$work/python.lackey" /usr/bin/python3.11 -S -I src/python_dict.py
 awk 'NR > 60000000 && (started || /^I/) { started = 1; print; if (++n == 1000000) exit }' \
     "$work/python.lackey" | gzip -9 -n > python-dict.lackey.gz
+
+# randaccess32: the same kernel built for 32-bit x86 (gcc-multilib) with
+# 20,000 reads, for machines with 32-bit page tables.
+gcc -m32 -O2 -static -DREADS=20000 -o "$work/randaccess32" src/randaccess.c
+"${lackey[@]}" --log-file="$work/randaccess32.lackey" "$work/randaccess32" > /dev/null
+zstd -q -19 -f "$work/randaccess32.lackey" -o randaccess32.lackey.zst
 
 # randaccess: a whole run of the static random-access kernel.
 gcc -O2 -static -o "$work/randaccess" src/randaccess.c

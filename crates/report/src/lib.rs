@@ -1,6 +1,10 @@
-//! Running mmusim and presenting what it finds: metrics, tables, JSON and
-//! CSV output (see ARCHITECTURE.md). The binary only parses arguments and
-//! calls into this crate.
+//! Running mmusim and presenting what it finds: config files, runs,
+//! metrics, `summary.json` and terminal tables (see ARCHITECTURE.md). The
+//! binary only parses arguments and calls into this crate.
 
+pub mod config_file;
+pub mod metrics;
+pub mod run;
+pub mod summary;
 pub mod text;
 pub mod trace_info;

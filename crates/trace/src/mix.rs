@@ -205,6 +205,21 @@ impl BatchSource for Mix {
     fn next_batch(&mut self, out: &mut Batch) -> Result<bool, TraceError> {
         out.clear();
         let single = self.lanes.len() == 1;
+        if single && self.lanes[0].pos == self.lanes[0].batch.len() {
+            // One trace: read straight into the caller's batch, no copy.
+            let lane = &mut self.lanes[0];
+            if !lane.reader.next_batch(out)? {
+                lane.done = true;
+                self.live = 0;
+                return Ok(false);
+            }
+            if let Some(vm) = lane.vm {
+                for access in out.records_mut().iter_mut() {
+                    access.vm = vm;
+                }
+            }
+            return Ok(true);
+        }
         while out.len() < BATCH_RECORDS && self.live > 0 {
             let current = self.current;
             let lane = &mut self.lanes[current];

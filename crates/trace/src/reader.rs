@@ -76,6 +76,7 @@ pub struct TraceReader {
     decoder: Decoder,
     format: Format,
     finished: bool,
+    records_read: u64,
 }
 
 impl TraceReader {
@@ -105,7 +106,14 @@ impl TraceReader {
                 TraceError::new(path, Location::File, format!("cannot tell the trace format: {why}; give --format"))
             })?,
         };
-        Ok(TraceReader { path: path.to_owned(), input, decoder: Decoder::new(format), format, finished: false })
+        Ok(TraceReader {
+            path: path.to_owned(),
+            input,
+            decoder: Decoder::new(format),
+            format,
+            finished: false,
+            records_read: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -128,6 +136,11 @@ impl TraceReader {
     /// Bytes decoded so far (after decompression).
     pub fn decoded_bytes(&self) -> u64 {
         self.input.consumed()
+    }
+
+    /// Records handed out so far.
+    pub fn records_read(&self) -> u64 {
+        self.records_read
     }
 
     /// Records read but not yielded because they are not references
@@ -181,6 +194,7 @@ impl TraceReader {
                 want_more = true;
             }
         }
+        self.records_read += batch.len() as u64;
         Ok(!batch.is_empty())
     }
 

@@ -8,11 +8,12 @@ use mmusim_trace::{Compression, Format, KindCounts, TraceReader};
 
 /// (file, compression, I, L, S, M) as `grep -c '^I  '`, `'^ L '`, `'^ S '`,
 /// `'^ M '` count them in the decompressed file.
-const LACKEY_SAMPLES: [(&str, Compression, u64, u64, u64, u64); 4] = [
+const LACKEY_SAMPLES: [(&str, Compression, u64, u64, u64, u64); 5] = [
     ("sort.lackey.zst", Compression::Zstd, 1_146_632, 297_455, 148_578, 5_548),
     ("gzip.lackey.xz", Compression::Xz, 1_412_158, 300_361, 244_395, 9_656),
     ("python-dict.lackey.gz", Compression::Gzip, 698_900, 194_282, 94_976, 11_842),
     ("randaccess.lackey.zst", Compression::Zstd, 969_883, 106_900, 34_476, 37),
+    ("randaccess32.lackey.zst", Compression::Zstd, 724_468, 129_969, 109_631, 45),
 ];
 
 #[test]
@@ -29,11 +30,12 @@ fn lackey_samples_have_the_grep_counts() {
 /// (file, distinct 4 KiB pages, distinct 2 MiB pages, bytes referenced,
 /// page-crossing references, lowest byte, highest byte), as an independent
 /// Python pass over the decompressed text computes them (traces/README.md).
-const FOOTPRINTS: [(&str, u64, u64, u64, u64, u64, u64); 4] = [
+const FOOTPRINTS: [(&str, u64, u64, u64, u64, u64, u64); 5] = [
     ("sort.lackey.zst", 222, 6, 7_761_794, 219, 0x108040, 0x1fff000ff1),
     ("gzip.lackey.xz", 196, 6, 7_563_024, 155, 0x108040, 0x1fff000ff0),
     ("python-dict.lackey.gz", 115, 9, 4_852_364, 0, 0x4282e9, 0x1fff0002c7),
     ("randaccess.lackey.zst", 32_839, 68, 4_720_051, 2, 0x400040, 0x1fff000fd8),
+    ("randaccess32.lackey.zst", 32_835, 67, 3_600_042, 4, 0x8048034, 0xfeceefd0),
 ];
 
 #[test]

@@ -50,14 +50,15 @@ impl std::error::Error for AddressOutOfRange {}
 pub struct RunCounters {
     /// References by kind (fetch, load, store, modify).
     pub references: [u64; 4],
-    /// Page lookups by kind: one per page a reference touches.
-    pub page_lookups: [u64; 4],
+    /// Page lookups beyond a reference's first, by kind: the extra pages of
+    /// page-crossing references.
+    pub extra_page_lookups: [u64; 4],
     /// References that touched more than one page.
     pub page_crossing_references: u64,
     /// Walks by the kind of the reference that caused them.
     pub walks: [u64; 4],
-    /// Cycles of TLB lookups beyond the first level's latency-0 probes, plus
-    /// walks: the estimated translation overhead.
+    /// Estimated translation overhead: every TLB lookup costs its TLB's
+    /// latency, every walk its cycles (filled in by `report`).
     pub translation_cycles: u64,
     /// Stores and modifies that hit a translation cached clean.
     pub dirty_assists: u64,
@@ -160,7 +161,6 @@ impl Simulator {
         let instruction = access.kind == Kind::Fetch;
         let mut va = access.addr;
         loop {
-            self.counters.page_lookups[kind] += 1;
             let shift = self.translate(space, va, kind, write, instruction);
             let page_last = va | ((1u64 << shift) - 1);
             if last <= page_last {
@@ -169,6 +169,7 @@ impl Simulator {
             if va == access.addr {
                 self.counters.page_crossing_references += 1;
             }
+            self.counters.extra_page_lookups[kind] += 1;
             va = page_last + 1;
         }
         Ok(())
@@ -181,7 +182,6 @@ impl Simulator {
         let tlbs = &mut self.tlbs;
         let tag = space as u32;
         for (depth, &t) in path.iter().enumerate() {
-            self.counters.translation_cycles += u64::from(tlbs[t].latency);
             if let Some(hit) = tlbs[t].lookup(tag, va, kind) {
                 let mut dirty = hit.dirty;
                 if write && !hit.dirty {
@@ -193,7 +193,7 @@ impl Simulator {
                     dirty = true;
                 }
                 for &upper in &path[..depth] {
-                    tlbs[upper].count_miss(hit.page_shift);
+                    tlbs[upper].count_miss(kind, hit.page_shift);
                     tlbs[upper].fill(tag, va, hit.page_shift, dirty);
                 }
                 return hit.page_shift;
@@ -201,7 +201,6 @@ impl Simulator {
         }
         let outcome = self.walker.walk(space, tag, va, write);
         self.counters.walks[kind] += 1;
-        self.counters.translation_cycles += u64::from(outcome.cycles);
         if let Some((base, shift)) = outcome.promoted {
             // The small pages of the region are gone: drop their cached
             // translations (as the OS's shootdown would) and the walk caches
@@ -214,7 +213,7 @@ impl Simulator {
             self.walker.pwc.flush_space(tag);
         }
         for &level in path {
-            tlbs[level].count_miss(outcome.page_shift);
+            tlbs[level].count_miss(kind, outcome.page_shift);
             tlbs[level].fill(tag, va, outcome.page_shift, outcome.dirty);
         }
         outcome.page_shift
@@ -226,7 +225,11 @@ impl Simulator {
         SimReport {
             mode: self.config.mode.name(),
             page_shifts: shape.page_shifts.clone(),
-            run: self.counters.clone(),
+            run: RunCounters {
+                translation_cycles: self.walker.counters.cycles
+                    + self.tlbs.iter().map(|t| t.counters.total_lookups() * u64::from(t.latency)).sum::<u64>(),
+                ..self.counters.clone()
+            },
             tlbs: self
                 .tlbs
                 .iter()
@@ -291,5 +294,10 @@ impl SimReport {
 
     pub fn references(&self) -> u64 {
         self.run.references.iter().sum()
+    }
+
+    /// Page lookups by kind: one per page a reference touches.
+    pub fn page_lookups(&self) -> [u64; 4] {
+        std::array::from_fn(|k| self.run.references[k] + self.run.extra_page_lookups[k])
     }
 }

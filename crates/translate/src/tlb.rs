@@ -27,8 +27,8 @@ pub struct Hit {
 
 #[derive(Clone, Debug)]
 struct Array {
-    /// Page shifts held, ascending.
-    shifts: Vec<u32>,
+    /// Page shifts held, ascending, with their index in the table's sizes.
+    shifts: Vec<(u32, usize)>,
     store: SetAssoc,
     /// Per slot: the cached translation's dirty bit.
     dirty: Vec<bool>,
@@ -44,16 +44,21 @@ struct Recent {
     space: u32,
     page: u64,
     shift: u32,
+    size_index: usize,
     array: usize,
     slot: Slot,
+    /// A copy of the slot's dirty bit (only this TLB changes it), so that
+    /// a hit need not chase pointers to the array.
+    dirty: bool,
 }
 
-/// Counters of one TLB.
+/// Counters of one TLB. Only lookups and hits by size are counted on a hit
+/// (the hot path); misses are counted where they are resolved.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TlbCounters {
     /// Lookups per reference kind (fetch, load, store, modify).
     pub lookups: [u64; 4],
-    pub hits: [u64; 4],
+    pub misses: [u64; 4],
     /// Hits by the page size (index into the table's page sizes) of the
     /// translation found.
     pub hits_by_size: [u64; MAX_LEVELS],
@@ -72,12 +77,17 @@ impl TlbCounters {
         self.lookups.iter().sum()
     }
 
-    pub fn total_hits(&self) -> u64 {
-        self.hits.iter().sum()
+    pub fn total_misses(&self) -> u64 {
+        self.misses.iter().sum()
     }
 
-    pub fn total_misses(&self) -> u64 {
-        self.total_lookups() - self.total_hits()
+    pub fn total_hits(&self) -> u64 {
+        self.total_lookups() - self.total_misses()
+    }
+
+    /// Hits of reference kind `kind`.
+    pub fn hits(&self, kind: usize) -> u64 {
+        self.lookups[kind] - self.misses[kind]
     }
 }
 
@@ -105,6 +115,7 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
 impl Tlb {
     pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb {
         let size_shifts = resolved.table_shape().page_shifts;
+        let size_shifts_for_add = size_shifts.clone();
         let mut arrays = Vec::new();
         let mut add = |array_name: &str,
                        entries: u32,
@@ -113,7 +124,15 @@ impl Tlb {
                        replacement| {
             let entries = entries as usize;
             let ways = ways.map_or(entries, |w| w as usize);
-            let shifts = sizes.as_ref().expect("resolved").iter().map(|s| s.0.trailing_zeros()).collect();
+            let shifts = sizes
+                .as_ref()
+                .expect("resolved")
+                .iter()
+                .map(|s| {
+                    let shift = s.0.trailing_zeros();
+                    (shift, size_shifts_for_add.iter().position(|&t| t == shift).expect("mappable"))
+                })
+                .collect();
             let store = SetAssoc::new(entries, ways, replacement, resolved.seed, array_stream(name, array_name));
             arrays.push(Array { shifts, store, dirty: vec![false; entries] });
         };
@@ -140,25 +159,28 @@ impl Tlb {
     }
 
     /// Looks `va` up for address space `space`, counting the lookup.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
         self.counters.lookups[kind] += 1;
         if let Some(recent) = self.recent {
             if recent.space == space && va >> recent.shift == recent.page {
-                let dirty = self.arrays[recent.array].dirty[recent.slot.0];
-                self.counters.hits[kind] += 1;
-                self.counters.hits_by_size[self.size_index(recent.shift)] += 1;
-                return Some(Hit { page_shift: recent.shift, dirty });
+                self.counters.hits_by_size[recent.size_index] += 1;
+                return Some(Hit { page_shift: recent.shift, dirty: recent.dirty });
             }
         }
+        self.probe(space, va)
+    }
+
+    /// Probes every array for `va`: a lookup the recent page did not answer.
+    #[inline(never)]
+    fn probe(&mut self, space: u32, va: u64) -> Option<Hit> {
         for (array_index, array) in self.arrays.iter_mut().enumerate() {
-            for &shift in &array.shifts {
+            for &(shift, size_index) in &array.shifts {
                 let page = va >> shift;
                 if let Some(slot) = array.store.lookup(page, key(page, shift), space) {
                     let dirty = array.dirty[slot.0];
-                    self.recent = Some(Recent { space, page, shift, array: array_index, slot });
-                    self.counters.hits[kind] += 1;
-                    self.counters.hits_by_size[self.size_index(shift)] += 1;
+                    self.recent = Some(Recent { space, page, shift, size_index, array: array_index, slot, dirty });
+                    self.counters.hits_by_size[size_index] += 1;
                     return Some(Hit { page_shift: shift, dirty });
                 }
             }
@@ -166,21 +188,28 @@ impl Tlb {
         None
     }
 
-    /// Counts a miss of this TLB as resolved to a page of `shift`.
-    pub fn count_miss(&mut self, shift: u32) {
+    /// Counts a miss of this TLB, by a reference of `kind`, as resolved to a
+    /// page of `shift`.
+    pub fn count_miss(&mut self, kind: KindIndex, shift: u32) {
         let index = self.size_index(shift);
+        self.counters.misses[kind] += 1;
         self.counters.misses_by_size[index] += 1;
     }
 
     /// Whether some array holds pages of `shift`.
     pub fn holds(&self, shift: u32) -> bool {
-        self.arrays.iter().any(|a| a.shifts.contains(&shift))
+        self.arrays.iter().any(|a| a.shifts.iter().any(|&(s, _)| s == shift))
     }
 
     /// Caches a translation (not present) of `va`'s page of `shift`.
     #[inline]
     pub fn fill(&mut self, space: u32, va: u64, shift: u32, dirty: bool) {
-        let Some(array_index) = self.arrays.iter().position(|a| a.shifts.contains(&shift)) else {
+        let held = self
+            .arrays
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| a.shifts.iter().find(|&&(s, _)| s == shift).map(|&(_, size_index)| (i, size_index)));
+        let Some((array_index, size_index)) = held else {
             return;
         };
         let array = &mut self.arrays[array_index];
@@ -189,14 +218,15 @@ impl Tlb {
         array.dirty[slot.0] = dirty;
         self.counters.fills += 1;
         self.counters.evictions += u64::from(evicted);
-        self.recent = Some(Recent { space, page, shift, array: array_index, slot });
+        self.recent = Some(Recent { space, page, shift, size_index, array: array_index, slot, dirty });
     }
 
     /// Marks the translation the last hit found dirty (after a store found
     /// it clean). Every hit leaves `recent` at its slot.
     pub fn mark_hit_dirty(&mut self) {
-        if let Some(recent) = self.recent {
+        if let Some(recent) = &mut self.recent {
             self.arrays[recent.array].dirty[recent.slot.0] = true;
+            recent.dirty = true;
         }
     }
 

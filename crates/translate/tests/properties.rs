@@ -94,7 +94,7 @@ proptest! {
         prop_assert_eq!(report.run.walks.iter().sum::<u64>(), report.walks.walks);
         // Every page lookup starts at an L1.
         prop_assert_eq!(
-            report.run.page_lookups.iter().sum::<u64>(),
+            report.page_lookups().iter().sum::<u64>(),
             report.tlbs[0].counters.total_lookups() + report.tlbs[1].counters.total_lookups()
         );
         prop_assert_eq!(report.references(), trace.len() as u64);

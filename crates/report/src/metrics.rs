@@ -1,0 +1,300 @@
+//! The metrics of a run, derived from the simulator's integer counters.
+//! Every metric is documented in docs/METRICS.md. Rates are the only floats
+//! and are computed here, at the edge; counters stay integers.
+
+use hdrhistogram::Histogram;
+use mmusim_trace::Kind;
+use mmusim_translate::config::{PwcKind, WalkMemory};
+use mmusim_translate::sim::SimReport;
+use mmusim_translate::{ByteSize, Config};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+/// A JSON object whose keys keep the order they were added in (probe order,
+/// root-to-leaf, small to large), not alphabetical order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ordered<T>(pub Vec<(String, T)>);
+
+impl<T: Serialize> Serialize for Ordered<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<T> Ordered<T> {
+    pub fn get(&self, key: &str) -> Option<&T> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// `part / whole`, or nothing when `whole` is 0.
+pub fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Events per thousand instructions.
+pub fn per_kilo(events: u64, instructions: u64) -> Option<f64> {
+    ratio(events * 1000, instructions)
+}
+
+fn by_kind<T>(values: [T; 4]) -> Ordered<T> {
+    Ordered(Kind::ALL.iter().zip(values).map(|(kind, v)| (kind.name().to_owned(), v)).collect())
+}
+
+/// Lookups, hits and misses.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Counts {
+    pub lookups: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlbMetrics {
+    pub name: String,
+    pub level: u32,
+    pub serves: mmusim_translate::config::Serves,
+    pub lookups: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub miss_rate: Option<f64>,
+    pub mpki: Option<f64>,
+    pub by_kind: Ordered<Counts>,
+    pub hits_by_page_size: Ordered<u64>,
+    pub misses_by_page_size: Ordered<u64>,
+    pub fills: u64,
+    pub evictions: u64,
+    pub invalidated: u64,
+}
+
+/// p50, p90, p99, p99.9 and max of a walk-cost distribution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(histogram: &Histogram<u64>) -> Option<Percentiles> {
+        (!histogram.is_empty()).then(|| Percentiles {
+            p50: histogram.value_at_quantile(0.5),
+            p90: histogram.value_at_quantile(0.9),
+            p99: histogram.value_at_quantile(0.99),
+            p99_9: histogram.value_at_quantile(0.999),
+            max: histogram.max(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WalkMetrics {
+    pub walks: u64,
+    pub per_kilo_instruction: Option<f64>,
+    pub by_kind: Ordered<u64>,
+    pub by_page_size: Ordered<u64>,
+    pub faulting: u64,
+    pub references: u64,
+    pub references_per_walk: Option<f64>,
+    pub references_by_level: Ordered<u64>,
+    pub references_percentiles: Option<Percentiles>,
+    pub cycles: u64,
+    pub cycles_per_walk: Option<f64>,
+    pub cycles_percentiles: Option<Percentiles>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheLevelMetrics {
+    pub lookups: u64,
+    pub hits: u64,
+    pub hit_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PwcMetrics {
+    pub kind: PwcKind,
+    /// Per table level (l4 = PML4 on x86-64 ... l2 = PD): entries probed.
+    pub levels: Ordered<CacheLevelMetrics>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LineCacheMetrics {
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableLevelMetrics {
+    pub tables: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PageTableMetrics {
+    pub address_spaces: u64,
+    pub levels: Ordered<TableLevelMetrics>,
+    pub tables: u64,
+    pub bytes: u64,
+    /// Physical memory handed out: data pages and table nodes.
+    pub allocated_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metrics {
+    pub mode: String,
+    pub references: u64,
+    pub instructions: u64,
+    pub references_by_kind: Ordered<u64>,
+    pub page_lookups: u64,
+    pub page_crossing_references: u64,
+    pub tlbs: Vec<TlbMetrics>,
+    pub walks: WalkMetrics,
+    pub page_walk_caches: Option<PwcMetrics>,
+    pub walk_line_cache: Option<LineCacheMetrics>,
+    pub minor_faults: u64,
+    pub thp_promotions: u64,
+    pub promotion_invalidations: u64,
+    pub accessed_bits_set: u64,
+    pub dirty_bits_set: u64,
+    pub dirty_assists: u64,
+    pub page_tables: PageTableMetrics,
+    pub translation_cycles: u64,
+    pub translation_cycles_per_instruction: Option<f64>,
+}
+
+/// A level's name counted from the leaf: on 4-level x86-64, l4 is the PML4
+/// and l1 the page table.
+pub fn level_name(index: usize, levels: usize) -> String {
+    format!("l{}", levels - index)
+}
+
+impl Metrics {
+    pub fn new(config: &Config, report: &SimReport, references: &Histogram<u64>, cycles: &Histogram<u64>) -> Metrics {
+        let instructions = report.instructions();
+        let sizes: Vec<String> = report.page_shifts.iter().map(|&s| ByteSize(1 << s).to_string()).collect();
+        let per_size = |counts: &[u64]| Ordered(sizes.iter().cloned().zip(counts.iter().copied()).collect());
+        let levels = report.page_tables.len();
+        let tlbs = report
+            .tlbs
+            .iter()
+            .map(|tlb| {
+                let c = &tlb.counters;
+                let (lookups, hits) = (c.total_lookups(), c.total_hits());
+                TlbMetrics {
+                    name: tlb.name.clone(),
+                    level: tlb.level,
+                    serves: tlb.serves,
+                    lookups,
+                    hits,
+                    misses: lookups - hits,
+                    miss_rate: ratio(lookups - hits, lookups),
+                    mpki: per_kilo(lookups - hits, instructions),
+                    by_kind: by_kind(std::array::from_fn(|k| Counts {
+                        lookups: c.lookups[k],
+                        hits: c.hits(k),
+                        misses: c.misses[k],
+                    })),
+                    hits_by_page_size: per_size(&c.hits_by_size),
+                    misses_by_page_size: per_size(&c.misses_by_size),
+                    fills: c.fills,
+                    evictions: c.evictions,
+                    invalidated: c.invalidated,
+                }
+            })
+            .collect();
+        let w = &report.walks;
+        let walks = WalkMetrics {
+            walks: w.walks,
+            per_kilo_instruction: per_kilo(w.walks, instructions),
+            by_kind: by_kind(report.run.walks),
+            by_page_size: per_size(&w.walks_by_size),
+            faulting: w.faulting_walks,
+            references: w.references,
+            references_per_walk: ratio(w.references, w.walks),
+            references_by_level: Ordered(
+                (0..levels).map(|i| (level_name(i, levels), w.references_by_level[i])).collect(),
+            ),
+            references_percentiles: Percentiles::of(references),
+            cycles: w.cycles,
+            cycles_per_walk: ratio(w.cycles, w.walks),
+            cycles_percentiles: Percentiles::of(cycles),
+        };
+        let page_walk_caches = report.pwc.as_ref().map(|pwc| PwcMetrics {
+            kind: config.pwc.kind,
+            levels: Ordered(
+                (0..levels.saturating_sub(1))
+                    .filter(|&i| pwc.lookups[i] > 0 || cached_level(config, i, levels))
+                    .map(|i| {
+                        let metrics = CacheLevelMetrics {
+                            lookups: pwc.lookups[i],
+                            hits: pwc.hits[i],
+                            hit_rate: ratio(pwc.hits[i], pwc.lookups[i]),
+                        };
+                        (level_name(i, levels), metrics)
+                    })
+                    .collect(),
+            ),
+        });
+        let walk_line_cache = (config.walk.memory == WalkMemory::Cache).then(|| LineCacheMetrics {
+            hits: w.line_cache.hits,
+            misses: w.line_cache.misses,
+            hit_rate: ratio(w.line_cache.hits, w.line_cache.hits + w.line_cache.misses),
+        });
+        let table_levels: Vec<(String, TableLevelMetrics)> = report
+            .page_tables
+            .iter()
+            .enumerate()
+            .map(|(i, level)| {
+                (
+                    level_name(i, levels),
+                    TableLevelMetrics { tables: level.nodes, bytes: level.nodes * level.node_bytes },
+                )
+            })
+            .collect();
+        let page_tables = PageTableMetrics {
+            address_spaces: report.address_spaces,
+            tables: table_levels.iter().map(|(_, l)| l.tables).sum(),
+            bytes: table_levels.iter().map(|(_, l)| l.bytes).sum(),
+            levels: Ordered(table_levels),
+            allocated_bytes: report.allocated_bytes,
+        };
+        Metrics {
+            mode: report.mode.to_owned(),
+            references: report.references(),
+            instructions,
+            references_by_kind: by_kind(report.run.references),
+            page_lookups: report.page_lookups().iter().sum(),
+            page_crossing_references: report.run.page_crossing_references,
+            tlbs,
+            walks,
+            page_walk_caches,
+            walk_line_cache,
+            minor_faults: report.faults,
+            thp_promotions: report.promotions,
+            promotion_invalidations: report.run.promotion_invalidations,
+            accessed_bits_set: w.accessed_bits_set,
+            dirty_bits_set: w.dirty_bits_set + report.run.dirty_bits_set_by_assists,
+            dirty_assists: report.run.dirty_assists,
+            page_tables,
+            translation_cycles: report.run.translation_cycles,
+            translation_cycles_per_instruction: ratio(report.run.translation_cycles, instructions),
+        }
+    }
+}
+
+/// Whether table level `index` has a cache (split) or can be cached (unified).
+fn cached_level(config: &Config, index: usize, levels: usize) -> bool {
+    match config.pwc.kind {
+        PwcKind::None => false,
+        PwcKind::Unified => true,
+        PwcKind::Split => config.pwc.levels.contains_key(&level_name(index, levels)),
+    }
+}

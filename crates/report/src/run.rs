@@ -1,0 +1,153 @@
+//! One run: a workload through the machine a config describes, with the
+//! provenance that makes its numbers reproducible.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use mmusim_trace::{Batch, BatchSource, Format, TraceError, Workload};
+use mmusim_translate::sim::SimReport;
+use mmusim_translate::{Config, Simulator};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::metrics::Metrics;
+
+/// Where a trace came from, exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceProvenance {
+    /// The path as given.
+    pub path: String,
+    pub format: Format,
+    pub compression: mmusim_trace::Compression,
+    /// Size of the file on disk.
+    pub bytes: u64,
+    /// SHA-256 of the file's bytes on disk, hex.
+    pub sha256: String,
+    /// References read from it.
+    pub records: u64,
+    /// Its VM in the workload, if the workload set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm: Option<u16>,
+}
+
+/// The workload part of the provenance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkloadProvenance {
+    /// Instructions per turn (only meaningful with several traces).
+    pub quantum: u64,
+    pub traces: Vec<TraceProvenance>,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The resolved config.
+    pub config: Config,
+    pub workload: WorkloadProvenance,
+    pub report: SimReport,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Trace(TraceError),
+    Config(mmusim_translate::ConfigError),
+    /// A reference the configured page table cannot translate.
+    Address {
+        workload: String,
+        reference: u64,
+        message: String,
+    },
+    Io(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Trace(e) => write!(f, "{e}"),
+            RunError::Config(e) => write!(f, "{e}"),
+            RunError::Address { workload, reference, message } => {
+                write!(f, "{workload}: reference {reference}: {message}")
+            }
+            RunError::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<TraceError> for RunError {
+    fn from(e: TraceError) -> RunError {
+        RunError::Trace(e)
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String, RunError> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| RunError::Io(format!("{}: cannot open: {e}", path.display())))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| RunError::Io(format!("{}: cannot read: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs `workload` on the machine `config` describes.
+pub fn run(config: &Config, workload: &Workload) -> Result<RunOutput, RunError> {
+    let mut sim = Simulator::new(config).map_err(RunError::Config)?;
+    let mut mix = workload.open()?;
+    let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
+    // Hashing the files overlaps with the simulation.
+    let (hashes, result) = std::thread::scope(|scope| {
+        let hasher =
+            scope.spawn(|| workload.traces.iter().map(|t| sha256_file(&t.path)).collect::<Result<Vec<_>, _>>());
+        let mut batch = Batch::new();
+        let mut done = 0u64;
+        let result = (|| {
+            while mix.next_batch(&mut batch)? {
+                if let Err(e) = sim.run(&batch) {
+                    return Err(RunError::Address {
+                        workload: names.join(" + "),
+                        reference: done + e.index as u64 + 1,
+                        message: e.to_string(),
+                    });
+                }
+                done += batch.len() as u64;
+            }
+            Ok(())
+        })();
+        (hasher.join().expect("hashing does not panic"), result)
+    });
+    result?;
+    let hashes = hashes?;
+    let traces = mix
+        .readers()
+        .zip(&workload.traces)
+        .zip(hashes)
+        .map(|((reader, spec), sha256)| TraceProvenance {
+            path: spec.path.display().to_string(),
+            format: reader.format(),
+            compression: reader.compression(),
+            bytes: reader.file_bytes(),
+            sha256,
+            records: reader.records_read(),
+            vm: spec.vm,
+        })
+        .collect();
+    let report = sim.report();
+    let (references, cycles) = sim.histograms();
+    let metrics = Metrics::new(sim.config(), &report, references, cycles);
+    Ok(RunOutput {
+        config: sim.config().clone(),
+        workload: WorkloadProvenance { quantum: workload.quantum, traces },
+        report,
+        metrics,
+    })
+}

@@ -1,0 +1,116 @@
+//! `summary.json` and the terminal table of a run.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::run::{RunError, RunOutput, WorkloadProvenance};
+use crate::text::{bytes, thousands};
+
+/// The tool that made a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+pub const TOOL: Tool = Tool { name: "mmusim", version: env!("CARGO_PKG_VERSION") };
+
+/// Everything about a run, as written to `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub tool: Tool,
+    pub config: &'a mmusim_translate::Config,
+    pub workload: &'a WorkloadProvenance,
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Summary<'a> {
+    pub fn of(output: &'a RunOutput) -> Summary<'a> {
+        Summary { tool: TOOL, config: &output.config, workload: &output.workload, metrics: &output.metrics }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("summaries serialize");
+        text.push('\n');
+        text
+    }
+}
+
+/// Writes `summary.json` into `dir` (created if needed), atomically.
+pub fn write_summary(dir: &Path, output: &RunOutput) -> Result<PathBuf, RunError> {
+    std::fs::create_dir_all(dir).map_err(|e| RunError::Io(format!("{}: cannot create: {e}", dir.display())))?;
+    let path = dir.join("summary.json");
+    mmusim_trace::write_atomically(&path, Summary::of(output).to_json().as_bytes())
+        .map_err(|e| RunError::Io(format!("{}: cannot write: {e}", path.display())))?;
+    Ok(path)
+}
+
+fn rate(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The short table `mmusim run` prints.
+pub fn render(output: &RunOutput) -> String {
+    let m = &output.metrics;
+    let mut out = String::new();
+    let traces: Vec<&str> = output.workload.traces.iter().map(|t| t.path.as_str()).collect();
+    let _ = writeln!(out, "{} ({}) on {}", output.config.name, m.mode, traces.join(" + "));
+    let _ = writeln!(
+        out,
+        "  {} references, {} instructions, {} page lookups ({} crossing a page)",
+        thousands(m.references),
+        thousands(m.instructions),
+        thousands(m.page_lookups),
+        thousands(m.page_crossing_references)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<10}{:>14}{:>14}{:>12}{:>11}{:>10}",
+        "TLB", "lookups", "hits", "misses", "miss rate", "MPKI"
+    );
+    for tlb in &m.tlbs {
+        let _ = writeln!(
+            out,
+            "  {:<10}{:>14}{:>14}{:>12}{:>10}%{:>10}",
+            tlb.name,
+            thousands(tlb.lookups),
+            thousands(tlb.hits),
+            thousands(tlb.misses),
+            rate(tlb.miss_rate.map(|r| r * 100.0), 3),
+            rate(tlb.mpki, 3)
+        );
+    }
+    let w = &m.walks;
+    let p99 = |p: &Option<crate::metrics::Percentiles>| p.as_ref().map_or("-".to_owned(), |p| p.p99.to_string());
+    let _ = writeln!(
+        out,
+        "  walks {} ({} per kilo-instruction): {} references per walk (p99 {}), {} cycles per walk (p99 {})",
+        thousands(w.walks),
+        rate(w.per_kilo_instruction, 3),
+        rate(w.references_per_walk, 2),
+        p99(&w.references_percentiles),
+        rate(w.cycles_per_walk, 1),
+        p99(&w.cycles_percentiles)
+    );
+    if let Some(pwc) = &m.page_walk_caches {
+        let levels: Vec<String> = pwc
+            .levels
+            .0
+            .iter()
+            .map(|(name, l)| format!("{name} {}%", rate(l.hit_rate.map(|r| r * 100.0), 1)))
+            .collect();
+        let _ = writeln!(out, "  page-walk cache hit rates: {}", levels.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "  {} minor faults, page tables {} in {} tables, translation overhead {} cycles per instruction",
+        thousands(m.minor_faults),
+        bytes(m.page_tables.bytes),
+        thousands(m.page_tables.tables),
+        rate(m.translation_cycles_per_instruction, 4)
+    );
+    out
+}
