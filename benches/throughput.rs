@@ -171,13 +171,46 @@ fn simulate_once(config: &mmusim_translate::Config, path: &Path) -> (u64, Durati
     (report.references(), start.elapsed())
 }
 
+/// Every record of a trace, in memory.
+fn read_records(path: &Path) -> Vec<Access> {
+    let mut reader = TraceReader::open(path).unwrap();
+    let mut batch = Batch::new();
+    let mut all = Vec::new();
+    while reader.next_batch(&mut batch).unwrap() {
+        all.extend_from_slice(&batch);
+    }
+    all
+}
+
+/// Simulates records already in memory; returns (references, time).
+fn simulate_decoded(config: &mmusim_translate::Config, records: &[Access]) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut sim = mmusim_translate::Simulator::new(config).unwrap();
+    for chunk in records.chunks(mmusim_trace::BATCH_RECORDS) {
+        sim.run(chunk).unwrap();
+    }
+    let report = sim.report();
+    black_box(&report);
+    (report.references(), start.elapsed())
+}
+
 fn preset(name: &str) -> mmusim_translate::Config {
-    let path = repo().join("configs").join(format!("{name}.toml"));
+    let path =
+        if name.ends_with(".toml") { PathBuf::from(name) } else { repo().join("configs").join(format!("{name}.toml")) };
     mmusim_report::config_file::load(&path, &[]).unwrap()
 }
 
 fn main() {
     let inputs = inputs();
+    // MMUSIM_BENCH_PROFILE=<preset>: only simulate the in-memory records,
+    // many times over, for a profiler to sample.
+    if let Ok(name) = std::env::var("MMUSIM_BENCH_PROFILE") {
+        let records = read_records(&inputs.binary);
+        let config = preset(&name);
+        let (refs, time) = (0..5).map(|_| simulate_decoded(&config, &records)).min_by_key(|&(_, t)| t).unwrap();
+        println!("{name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
+        return;
+    }
     println!("mmusim read throughput (single thread, best of {PASSES} warm passes)");
     println!("{:<34} {:>12} {:>12} {:>14} {:>10}", "input", "MB", "MB/s", "M records/s", "seconds");
     let row = |label: &str, path: &Path, passes: usize| {
@@ -200,20 +233,45 @@ fn main() {
     }
 
     println!();
-    println!("mmusim simulation throughput (single thread, read + simulate, best of {PASSES})");
-    println!("{:<34} {:>12} {:>14} {:>10}", "preset on input", "M refs", "M refs/s", "seconds");
+    println!("mmusim simulation throughput (best of {PASSES}; the simulation itself always runs on one thread)");
+    println!("{:<52} {:>10} {:>12} {:>10}", "preset, input, how", "M refs", "M refs/s", "seconds");
+    let decoded = read_records(&inputs.binary);
+    let sim_row = |label: String, refs: u64, time: Duration| {
+        let secs = time.as_secs_f64();
+        println!("{:<52} {:>10.1} {:>12.1} {:>10.3}", label, refs as f64 / 1e6, refs as f64 / 1e6 / secs, secs);
+    };
+    let best = |f: &dyn Fn() -> (u64, Duration)| (0..PASSES).map(|_| f()).min_by_key(|&(_, t)| t).unwrap();
     for name in ["skylake", "zen4"] {
         let config = preset(name);
+        let (refs, time) = best(&|| simulate_decoded(&config, &decoded));
+        sim_row(format!("{name}, records already in memory"), refs, time);
         for (label, path) in [("binary", &inputs.binary), ("lackey text", &inputs.lackey)] {
-            let (refs, time) = (0..PASSES).map(|_| simulate_once(&config, path)).min_by_key(|&(_, t)| t).unwrap();
-            let secs = time.as_secs_f64();
-            println!(
-                "{:<34} {:>12.1} {:>14.1} {:>10.3}",
-                format!("{name}, {label}"),
-                refs as f64 / 1e6,
-                refs as f64 / 1e6 / secs,
-                secs
-            );
+            let (refs, time) = best(&|| simulate_once(&config, path));
+            sim_row(format!("{name}, {label}, read and simulate on one thread"), refs, time);
+            let (refs, time) = best(&|| simulate_pipelined(&config, path));
+            sim_row(format!("{name}, {label}, reader thread + simulation thread"), refs, time);
+            let (refs, time) = best(&|| run_end_to_end(&config, path));
+            sim_row(format!("{name}, {label}, mmusim run (+ SHA-256 of the file)"), refs, time);
         }
     }
+}
+
+/// The simulation fed by `run`'s reader thread, without hashing.
+fn simulate_pipelined(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut sim = mmusim_translate::Simulator::new(config).unwrap();
+    let mut mix = mmusim_trace::Workload::new(vec![mmusim_trace::TraceSpec::new(path)], 1).open().unwrap();
+    mmusim_report::pipeline::for_each_batch(&mut mix, |batch| sim.run(batch)).unwrap();
+    let report = sim.report();
+    black_box(&report);
+    (report.references(), start.elapsed())
+}
+
+/// What `mmusim run` does, provenance hashing included.
+fn run_end_to_end(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
+    let start = Instant::now();
+    let workload = mmusim_trace::Workload::new(vec![mmusim_trace::TraceSpec::new(path)], 1);
+    let output = mmusim_report::run::run(config, &workload).unwrap();
+    black_box(&output.metrics);
+    (output.metrics.references, start.elapsed())
 }

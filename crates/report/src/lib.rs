@@ -4,6 +4,7 @@
 
 pub mod config_file;
 pub mod metrics;
+pub mod pipeline;
 pub mod run;
 pub mod summary;
 pub mod text;

@@ -2,9 +2,9 @@
 //! Every metric is documented in docs/METRICS.md. Rates are the only floats
 //! and are computed here, at the edge; counters stay integers.
 
-use hdrhistogram::Histogram;
 use mmusim_trace::Kind;
 use mmusim_translate::config::{PwcKind, WalkMemory};
+use mmusim_translate::histogram::Distribution;
 use mmusim_translate::sim::SimReport;
 use mmusim_translate::{ByteSize, Config};
 use serde::ser::{SerializeMap, Serializer};
@@ -83,13 +83,14 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    pub fn of(histogram: &Histogram<u64>) -> Option<Percentiles> {
-        (!histogram.is_empty()).then(|| Percentiles {
-            p50: histogram.value_at_quantile(0.5),
-            p90: histogram.value_at_quantile(0.9),
-            p99: histogram.value_at_quantile(0.99),
-            p99_9: histogram.value_at_quantile(0.999),
-            max: histogram.max(),
+    /// Exact nearest-rank percentiles.
+    pub fn of(distribution: &Distribution) -> Option<Percentiles> {
+        Some(Percentiles {
+            p50: distribution.value_at_quantile(0.5)?,
+            p90: distribution.value_at_quantile(0.9)?,
+            p99: distribution.value_at_quantile(0.99)?,
+            p99_9: distribution.value_at_quantile(0.999)?,
+            max: distribution.max()?,
         })
     }
 }
@@ -177,7 +178,7 @@ pub fn level_name(index: usize, levels: usize) -> String {
 }
 
 impl Metrics {
-    pub fn new(config: &Config, report: &SimReport, references: &Histogram<u64>, cycles: &Histogram<u64>) -> Metrics {
+    pub fn new(config: &Config, report: &SimReport, references: &Distribution, cycles: &Distribution) -> Metrics {
         let instructions = report.instructions();
         let sizes: Vec<String> = report.page_shifts.iter().map(|&s| ByteSize(1 << s).to_string()).collect();
         let per_size = |counts: &[u64]| Ordered(sizes.iter().cloned().zip(counts.iter().copied()).collect());

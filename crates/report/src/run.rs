@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use mmusim_trace::{Batch, BatchSource, Format, TraceError, Workload};
+use mmusim_trace::{Format, TraceError, Workload};
 use mmusim_translate::sim::SimReport;
 use mmusim_translate::{Config, Simulator};
 use serde::Serialize;
@@ -99,48 +99,63 @@ pub fn sha256_file(path: &Path) -> Result<String, RunError> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Runs `workload` on the machine `config` describes.
+/// Runs `workload` on the machine `config` describes: the traces are read
+/// and decoded on one thread while the simulation runs on this one.
 pub fn run(config: &Config, workload: &Workload) -> Result<RunOutput, RunError> {
     let mut sim = Simulator::new(config).map_err(RunError::Config)?;
     let mut mix = workload.open()?;
     let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
-    // Hashing the files overlaps with the simulation.
-    let (hashes, result) = std::thread::scope(|scope| {
-        let hasher =
-            scope.spawn(|| workload.traces.iter().map(|t| sha256_file(&t.path)).collect::<Result<Vec<_>, _>>());
-        let mut batch = Batch::new();
-        let mut done = 0u64;
-        let result = (|| {
-            while mix.next_batch(&mut batch)? {
-                if let Err(e) = sim.run(&batch) {
-                    return Err(RunError::Address {
-                        workload: names.join(" + "),
-                        reference: done + e.index as u64 + 1,
-                        message: e.to_string(),
-                    });
-                }
-                done += batch.len() as u64;
-            }
+    let plain: Vec<bool> = mix.readers().map(|r| r.compression() == mmusim_trace::Compression::None).collect();
+    let mut done = 0u64;
+    let (result, disk_hashes) = std::thread::scope(|scope| {
+        // Plain files are hashed from disk alongside the run; compressed ones
+        // by their readers, as the bytes pass.
+        let hashers: Vec<_> = workload
+            .traces
+            .iter()
+            .zip(&plain)
+            .map(|(spec, &plain)| plain.then(|| scope.spawn(|| sha256_file(&spec.path))))
+            .collect();
+        let result = crate::pipeline::for_each_batch(&mut mix, |batch| {
+            sim.run(batch).map_err(|e| RunError::Address {
+                workload: names.join(" + "),
+                reference: done + e.index as u64 + 1,
+                message: e.to_string(),
+            })?;
+            done += batch.len() as u64;
             Ok(())
-        })();
-        (hasher.join().expect("hashing does not panic"), result)
+        });
+        let hashes: Vec<Option<Result<String, RunError>>> =
+            hashers.into_iter().map(|h| h.map(|h| h.join().expect("hashing does not panic"))).collect();
+        (result, hashes)
     });
-    result?;
-    let hashes = hashes?;
+    match result {
+        Ok(()) => {}
+        Err(crate::pipeline::Stop::Trace(e)) => return Err(RunError::Trace(e)),
+        Err(crate::pipeline::Stop::Consumer(e)) => return Err(e),
+    }
     let traces = mix
         .readers()
         .zip(&workload.traces)
-        .zip(hashes)
-        .map(|((reader, spec), sha256)| TraceProvenance {
-            path: spec.path.display().to_string(),
-            format: reader.format(),
-            compression: reader.compression(),
-            bytes: reader.file_bytes(),
-            sha256,
-            records: reader.records_read(),
-            vm: spec.vm,
+        .zip(disk_hashes)
+        .map(|((reader, spec), disk_hash)| {
+            let sha256 = match (disk_hash, reader.sha256()) {
+                (Some(hash), _) => hash?,
+                (None, Some(hash)) => hash,
+                // A stream the decoder did not read to its last byte.
+                (None, None) => sha256_file(&spec.path)?,
+            };
+            Ok(TraceProvenance {
+                path: spec.path.display().to_string(),
+                format: reader.format(),
+                compression: reader.compression(),
+                bytes: reader.file_bytes(),
+                sha256,
+                records: reader.records_read(),
+                vm: spec.vm,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, RunError>>()?;
     let report = sim.report();
     let (references, cycles) = sim.histograms();
     let metrics = Metrics::new(sim.config(), &report, references, cycles);

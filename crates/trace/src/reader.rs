@@ -138,6 +138,13 @@ impl TraceReader {
         self.input.consumed()
     }
 
+    /// SHA-256 (hex) of a compressed (streamed) file, once it has been read
+    /// to its end; `None` for plain files, which are memory-mapped and best
+    /// hashed on a thread of their own.
+    pub fn sha256(&self) -> Option<String> {
+        self.input.sha256()
+    }
+
     /// Records handed out so far.
     pub fn records_read(&self) -> u64 {
         self.records_read

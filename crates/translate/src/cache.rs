@@ -78,8 +78,14 @@ impl SetAssoc {
         self.keys.len()
     }
 
+    /// Whether the store is one set (fully associative).
+    pub fn is_fully_associative(&self) -> bool {
+        self.sets == 1
+    }
+
+    /// The set `index` selects.
     #[inline(always)]
-    fn set_of(&self, index: u64) -> usize {
+    pub fn set_of(&self, index: u64) -> usize {
         match self.mask {
             Some(mask) => (index & mask) as usize,
             None => (index % self.sets as u64) as usize,
@@ -96,6 +102,17 @@ impl SetAssoc {
             self.keys[slots.clone()].iter().zip(&self.spaces[slots]).position(|(&k, &s)| k == key && s == space)?;
         self.touch(set, way);
         Some(Slot(first + way))
+    }
+
+    /// Fully associative only: the first valid slot of `space` whose key
+    /// `matches` accepts, found in one pass (a TLB array holding several
+    /// page sizes would otherwise scan once per size); a hit counts as a use.
+    #[inline]
+    pub fn lookup_matching(&mut self, space: u32, matches: impl Fn(u64) -> bool) -> Option<Slot> {
+        debug_assert!(self.is_fully_associative());
+        let way = self.keys.iter().zip(&self.spaces).position(|(&k, &s)| k != EMPTY && s == space && matches(k))?;
+        self.touch(0, way);
+        Some(Slot(way))
     }
 
     /// Whether `key` is present, without counting a use.
@@ -187,6 +204,11 @@ impl SetAssoc {
             }
         }
         dropped
+    }
+
+    /// The key in a slot.
+    pub fn key_at(&self, slot: Slot) -> u64 {
+        self.keys[slot.0]
     }
 
     /// Empties the slot.

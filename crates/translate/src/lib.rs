@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod config;
 pub mod frames;
+pub mod histogram;
 pub mod pagetable;
 pub mod pwc;
 pub mod rng;

@@ -19,10 +19,14 @@ use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError, Mode};
+use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
 use crate::pwc::PwcCounters;
 use crate::tlb::{Tlb, TlbCounters};
 use crate::walker::{WalkCounters, Walker};
+
+/// `first_tlb` of a path with no TLB.
+const NO_TLB: usize = usize::MAX;
 
 /// A reference whose address the page table cannot translate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,14 +80,18 @@ struct Spaces {
 }
 
 impl Spaces {
-    #[inline]
+    #[inline(always)]
     fn of(&mut self, vm: u16, context: u16) -> usize {
-        let key = (vm, context);
-        if let Some((last_key, id)) = self.last {
-            if last_key == key {
-                return id;
-            }
+        match self.last {
+            Some((key, id)) if key == (vm, context) => id,
+            _ => self.switch(vm, context),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, vm: u16, context: u16) -> usize {
+        let key = (vm, context);
         let next = self.ids.len();
         let id = *self.ids.entry(key).or_insert(next);
         self.last = Some((key, id));
@@ -97,6 +105,9 @@ pub struct Simulator {
     tlbs: Vec<Tlb>,
     instruction_path: Vec<usize>,
     data_path: Vec<usize>,
+    /// First TLB of the instruction and data paths (`NO_TLB` if none), kept
+    /// inline so the hot path does not chase the path vectors.
+    first_tlb: [usize; 2],
     walker: Walker,
     spaces: Spaces,
     max_va: u64,
@@ -121,7 +132,10 @@ impl Simulator {
         let instruction_path = path(crate::config::Serves::instructions);
         let data_path = path(crate::config::Serves::data);
         let va_bits = config.table_shape().va_bits();
+        let first_tlb =
+            [instruction_path.first().copied().unwrap_or(NO_TLB), data_path.first().copied().unwrap_or(NO_TLB)];
         Ok(Simulator {
+            first_tlb,
             walker: Walker::new(&config),
             max_va: if va_bits >= 64 { u64::MAX } else { (1u64 << va_bits) - 1 },
             va_bits,
@@ -142,8 +156,11 @@ impl Simulator {
     /// Runs a batch of references. An address outside the table's virtual
     /// address space stops the batch at that reference.
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
-        for (index, access) in accesses.iter().enumerate() {
-            self.access(access).map_err(|addr| AddressOutOfRange { index, addr, va_bits: self.va_bits })?;
+        for access in accesses {
+            if let Err(addr) = self.access(access) {
+                let index = accesses.iter().position(|a| std::ptr::eq(a, access)).expect("in the batch");
+                return Err(AddressOutOfRange { index, addr, va_bits: self.va_bits });
+            }
         }
         Ok(())
     }
@@ -175,9 +192,22 @@ impl Simulator {
         Ok(())
     }
 
-    /// Translates one page; returns its page shift.
-    #[inline]
+    /// Translates one page; returns its page shift. The common case (the
+    /// first TLB's MRU filter has it) stays inline; everything else is out
+    /// of line so the hot loop keeps its values in registers.
+    #[inline(always)]
     fn translate(&mut self, space: usize, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+        let first = self.first_tlb[usize::from(!instruction)];
+        if let Some(tlb) = self.tlbs.get_mut(first) {
+            if let Some(shift) = tlb.filter_hit(space as u32, va, kind, write) {
+                return shift;
+            }
+        }
+        self.translate_slow(space, va, kind, write, instruction)
+    }
+
+    #[inline(never)]
+    fn translate_slow(&mut self, space: usize, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
         let path = if instruction { &self.instruction_path } else { &self.data_path };
         let tlbs = &mut self.tlbs;
         let tag = space as u32;
@@ -227,7 +257,7 @@ impl Simulator {
             page_shifts: shape.page_shifts.clone(),
             run: RunCounters {
                 translation_cycles: self.walker.counters.cycles
-                    + self.tlbs.iter().map(|t| t.counters.total_lookups() * u64::from(t.latency)).sum::<u64>(),
+                    + self.tlbs.iter().map(|t| t.counters().total_lookups() * u64::from(t.latency)).sum::<u64>(),
                 ..self.counters.clone()
             },
             tlbs: self
@@ -237,7 +267,7 @@ impl Simulator {
                     name: tlb.name.clone(),
                     level: tlb.level,
                     serves: tlb.serves,
-                    counters: tlb.counters.clone(),
+                    counters: tlb.counters(),
                 })
                 .collect(),
             walks: self.walker.counters.clone(),
@@ -251,7 +281,7 @@ impl Simulator {
     }
 
     /// References per walk, cycles per walk.
-    pub fn histograms(&self) -> (&hdrhistogram::Histogram<u64>, &hdrhistogram::Histogram<u64>) {
+    pub fn histograms(&self) -> (&Distribution, &Distribution) {
         (&self.walker.reference_histogram, &self.walker.cycle_histogram)
     }
 }

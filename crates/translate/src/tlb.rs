@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::cache::{SetAssoc, Slot};
+use crate::cache::SetAssoc;
 use crate::config::{Config, Serves, TlbConfig};
 use crate::pagetable::MAX_LEVELS;
 
@@ -34,22 +34,105 @@ struct Array {
     dirty: Vec<bool>,
 }
 
-/// The page this TLB's last lookup or fill touched. Until anything else
-/// happens to the TLB, another lookup of the same page is a hit that
-/// changes no replacement state under any policy (the entry is already the
-/// most recently used of its set; PLRU would set the same bits; FIFO and
-/// random ignore hits), so it can be answered without probing.
-#[derive(Clone, Copy, Debug)]
-struct Recent {
-    space: u32,
-    page: u64,
-    shift: u32,
-    size_index: usize,
-    array: usize,
-    slot: Slot,
-    /// A copy of the slot's dirty bit (only this TLB changes it), so that
-    /// a hit need not chase pointers to the array.
-    dirty: bool,
+/// Entries that are the most recently used of their set. Re-hitting one
+/// changes no replacement state under any policy (LRU and tree-PLRU are
+/// already in the state a hit would leave; FIFO and random ignore hits), so
+/// the filter answers such lookups without probing. An entry stops being
+/// one as soon as anything else touches its set, which only this TLB's
+/// probes, fills and invalidations can do, and they update the filter.
+/// Kept as parallel arrays: the check reads only pages, shifts and spaces.
+#[derive(Clone, Debug, Default)]
+struct MruFilter {
+    len: usize,
+    page: [u64; FILTER],
+    shift: [u32; FILTER],
+    space: [u32; FILTER],
+    size_index: [usize; FILTER],
+    array: [usize; FILTER],
+    set: [usize; FILTER],
+    slot: [usize; FILTER],
+    /// Copies of the slots' dirty bits (only this TLB changes them).
+    dirty: [bool; FILTER],
+    /// Hits answered by each entry on the fast path, by reference kind, not
+    /// yet added to the TLB's counters (see `Tlb::settle`).
+    tally: [[u64; 4]; FILTER],
+    /// Where the last hit was, for `mark_hit_dirty`.
+    last_hit: usize,
+}
+
+/// Most entries the MRU filter keeps.
+const FILTER: usize = 2;
+
+impl MruFilter {
+    #[inline(always)]
+    fn find(&self, space: u32, va: u64) -> Option<usize> {
+        (0..self.len).find(|&i| va >> self.shift[i] == self.page[i] && self.space[i] == space)
+    }
+
+    /// Moves the tallied hits of entry `i` into `counters`.
+    fn settle(&mut self, i: usize, counters: &mut TlbCounters) {
+        let tally = std::mem::take(&mut self.tally[i]);
+        for (kind, hits) in tally.into_iter().enumerate() {
+            counters.lookups[kind] += hits;
+            counters.hits_by_size[self.size_index[i]] += hits;
+        }
+    }
+
+    /// Records a just-touched slot (now the most recently used of its set),
+    /// replacing the entry of the same set if there is one, else the oldest.
+    #[allow(clippy::too_many_arguments)]
+    fn remember(
+        &mut self,
+        counters: &mut TlbCounters,
+        space: u32,
+        page: u64,
+        shift: u32,
+        size_index: usize,
+        array: usize,
+        set: usize,
+        slot: usize,
+        dirty: bool,
+    ) {
+        let at = match (0..self.len).find(|&i| self.array[i] == array && self.set[i] == set) {
+            Some(i) => {
+                self.settle(i, counters);
+                i
+            }
+            None if self.len < FILTER => {
+                self.len += 1;
+                self.len - 1
+            }
+            None => {
+                // The oldest is at the end: shift everyone down one.
+                self.settle(FILTER - 1, counters);
+                for i in (1..FILTER).rev() {
+                    self.copy(i - 1, i);
+                }
+                0
+            }
+        };
+        self.page[at] = page;
+        self.shift[at] = shift;
+        self.space[at] = space;
+        self.size_index[at] = size_index;
+        self.array[at] = array;
+        self.set[at] = set;
+        self.slot[at] = slot;
+        self.dirty[at] = dirty;
+        self.last_hit = at;
+    }
+
+    fn copy(&mut self, from: usize, to: usize) {
+        self.page[to] = self.page[from];
+        self.shift[to] = self.shift[from];
+        self.space[to] = self.space[from];
+        self.size_index[to] = self.size_index[from];
+        self.array[to] = self.array[from];
+        self.set[to] = self.set[from];
+        self.slot[to] = self.slot[from];
+        self.dirty[to] = self.dirty[from];
+        self.tally[to] = std::mem::take(&mut self.tally[from]);
+    }
 }
 
 /// Counters of one TLB. Only lookups and hits by size are counted on a hit
@@ -98,10 +181,12 @@ pub struct Tlb {
     pub serves: Serves,
     pub latency: u32,
     arrays: Vec<Array>,
-    recent: Option<Recent>,
+    filter: MruFilter,
     /// The table's page shifts, for per-size counters.
     size_shifts: Vec<u32>,
-    pub counters: TlbCounters,
+    /// Counters, except hits the filter has tallied but not settled: read
+    /// them through `counters()`.
+    counters: TlbCounters,
 }
 
 /// A stream id for each TLB array's random replacement generator.
@@ -115,7 +200,6 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
 impl Tlb {
     pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb {
         let size_shifts = resolved.table_shape().page_shifts;
-        let size_shifts_for_add = size_shifts.clone();
         let mut arrays = Vec::new();
         let mut add = |array_name: &str,
                        entries: u32,
@@ -130,7 +214,7 @@ impl Tlb {
                 .iter()
                 .map(|s| {
                     let shift = s.0.trailing_zeros();
-                    (shift, size_shifts_for_add.iter().position(|&t| t == shift).expect("mappable"))
+                    (shift, size_shifts.iter().position(|&t| t == shift).expect("mappable"))
                 })
                 .collect();
             let store = SetAssoc::new(entries, ways, replacement, resolved.seed, array_stream(name, array_name));
@@ -148,7 +232,7 @@ impl Tlb {
             serves: config.serves,
             latency: config.latency,
             arrays,
-            recent: None,
+            filter: MruFilter::default(),
             size_shifts,
             counters: TlbCounters::default(),
         }
@@ -158,31 +242,73 @@ impl Tlb {
         self.size_shifts.iter().position(|&s| s == shift).expect("a mappable size")
     }
 
-    /// Looks `va` up for address space `space`, counting the lookup.
+    /// The hot path: answers from the MRU filter alone, counting the lookup
+    /// only when it does. A write to a translation cached clean is left to
+    /// `lookup` (it needs a dirty-bit assist).
     #[inline(always)]
+    pub fn filter_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
+        let i = self.filter.find(space, va)?;
+        if write && !self.filter.dirty[i] {
+            return None;
+        }
+        self.filter.tally[i][kind] += 1;
+        Some(self.filter.shift[i])
+    }
+
+    /// Looks `va` up for address space `space`, counting the lookup.
+    #[inline]
     pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
         self.counters.lookups[kind] += 1;
-        if let Some(recent) = self.recent {
-            if recent.space == space && va >> recent.shift == recent.page {
-                self.counters.hits_by_size[recent.size_index] += 1;
-                return Some(Hit { page_shift: recent.shift, dirty: recent.dirty });
-            }
+        if let Some(i) = self.filter.find(space, va) {
+            self.counters.hits_by_size[self.filter.size_index[i]] += 1;
+            self.filter.last_hit = i;
+            return Some(Hit { page_shift: self.filter.shift[i], dirty: self.filter.dirty[i] });
         }
         self.probe(space, va)
     }
 
-    /// Probes every array for `va`: a lookup the recent page did not answer.
+    /// Probes the arrays for `va`: a lookup the filter did not answer.
     #[inline(never)]
     fn probe(&mut self, space: u32, va: u64) -> Option<Hit> {
-        for (array_index, array) in self.arrays.iter_mut().enumerate() {
-            for &(shift, size_index) in &array.shifts {
+        for array_index in 0..self.arrays.len() {
+            let array = &mut self.arrays[array_index];
+            let found = if array.store.is_fully_associative() && array.shifts.len() > 1 {
+                // One pass for every size: a slot matches if its page, at its
+                // own size, is va's.
+                array
+                    .store
+                    .lookup_matching(space, |k| {
+                        let (page, shift) = unkey(k);
+                        va >> shift == page
+                    })
+                    .map(|slot| {
+                        let (_, shift) = unkey(array.store.key_at(slot));
+                        let &(_, size_index) = array.shifts.iter().find(|&&(s, _)| s == shift).expect("held");
+                        ((shift, size_index), slot)
+                    })
+            } else {
+                array.shifts.iter().find_map(|&(shift, size_index)| {
+                    let page = va >> shift;
+                    array.store.lookup(page, key(page, shift), space).map(|slot| ((shift, size_index), slot))
+                })
+            };
+            if let Some(((shift, size_index), slot)) = found {
                 let page = va >> shift;
-                if let Some(slot) = array.store.lookup(page, key(page, shift), space) {
-                    let dirty = array.dirty[slot.0];
-                    self.recent = Some(Recent { space, page, shift, size_index, array: array_index, slot, dirty });
-                    self.counters.hits_by_size[size_index] += 1;
-                    return Some(Hit { page_shift: shift, dirty });
-                }
+                let dirty = array.dirty[slot.0];
+                let set = array.store.set_of(page);
+                self.filter.remember(
+                    &mut self.counters,
+                    space,
+                    page,
+                    shift,
+                    size_index,
+                    array_index,
+                    set,
+                    slot.0,
+                    dirty,
+                );
+                self.counters.hits_by_size[size_index] += 1;
+                return Some(Hit { page_shift: shift, dirty });
             }
         }
         None
@@ -216,24 +342,27 @@ impl Tlb {
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
         array.dirty[slot.0] = dirty;
+        let set = array.store.set_of(page);
         self.counters.fills += 1;
         self.counters.evictions += u64::from(evicted);
-        self.recent = Some(Recent { space, page, shift, size_index, array: array_index, slot, dirty });
+        self.filter.remember(&mut self.counters, space, page, shift, size_index, array_index, set, slot.0, dirty);
     }
 
     /// Marks the translation the last hit found dirty (after a store found
-    /// it clean). Every hit leaves `recent` at its slot.
+    /// it clean). Every hit leaves its entry in the filter at `last_hit`.
     pub fn mark_hit_dirty(&mut self) {
-        if let Some(recent) = &mut self.recent {
-            self.arrays[recent.array].dirty[recent.slot.0] = true;
-            recent.dirty = true;
+        let f = &mut self.filter;
+        if f.len > 0 {
+            self.arrays[f.array[f.last_hit]].dirty[f.slot[f.last_hit]] = true;
+            f.dirty[f.last_hit] = true;
         }
     }
 
     /// Removes every entry `drop` accepts (by space and the page's virtual
     /// address range `[first, last]`); returns how many went.
     pub fn invalidate_where(&mut self, mut drop: impl FnMut(u32, u64, u64) -> bool) -> u64 {
-        self.recent = None;
+        self.settle();
+        self.filter = MruFilter::default();
         let mut dropped = 0;
         for array in &mut self.arrays {
             dropped += array.store.invalidate_where(|key, space| {
@@ -244,6 +373,23 @@ impl Tlb {
         }
         self.counters.invalidated += dropped;
         dropped
+    }
+
+    /// Adds the hits tallied in the filter to the counters.
+    fn settle(&mut self) {
+        for i in 0..self.filter.len {
+            self.filter.settle(i, &mut self.counters);
+        }
+    }
+
+    /// The counters, with every hit so far included.
+    pub fn counters(&self) -> TlbCounters {
+        let mut counters = self.counters.clone();
+        let mut filter = self.filter.clone();
+        for i in 0..filter.len {
+            filter.settle(i, &mut counters);
+        }
+        counters
     }
 
     /// Valid entries held.

@@ -2,18 +2,12 @@
 //! page-walk caches to skip levels and the walk-memory model to cost each
 //! reference.
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::histogram::Distribution;
 use crate::pagetable::{PageTables, MAX_LEVELS};
 use crate::pwc::{LineCounters, PageWalkCache, WalkMemory};
-
-/// Largest value the walk histograms record exactly; larger ones saturate.
-pub const HISTOGRAM_MAX: u64 = 1 << 24;
-/// Significant digits of the histograms: with 5, every value up to 200,000
-/// (far beyond any walk) is its own bucket, so percentiles are exact.
-const HISTOGRAM_DIGITS: u8 = 5;
 
 /// Counters of every walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -57,14 +51,9 @@ pub struct Walker {
     entry_bytes: u32,
     pub counters: WalkCounters,
     /// References per walk.
-    pub reference_histogram: Histogram<u64>,
+    pub reference_histogram: Distribution,
     /// Cycles per walk.
-    pub cycle_histogram: Histogram<u64>,
-}
-
-/// An empty histogram of walk costs.
-pub fn walk_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX, HISTOGRAM_DIGITS).expect("valid bounds")
+    pub cycle_histogram: Distribution,
 }
 
 impl Walker {
@@ -78,8 +67,8 @@ impl Walker {
             memory: WalkMemory::new(config),
             shifts,
             counters: WalkCounters::default(),
-            reference_histogram: walk_histogram(),
-            cycle_histogram: walk_histogram(),
+            reference_histogram: Distribution::default(),
+            cycle_histogram: Distribution::default(),
         }
     }
 
@@ -120,8 +109,8 @@ impl Walker {
         c.cycles += u64::from(cycles);
         c.accessed_bits_set += u64::from(found.set_accessed);
         c.dirty_bits_set += u64::from(found.set_dirty);
-        self.reference_histogram.saturating_record(u64::from(references));
-        self.cycle_histogram.saturating_record(u64::from(cycles));
+        self.reference_histogram.record(u64::from(references));
+        self.cycle_histogram.record(u64::from(cycles));
         WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: found.promoted }
     }
 }
