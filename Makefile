@@ -7,12 +7,11 @@ MMUSIM := target/release/mmusim
 build:
 	$(CARGO) build --release --locked
 
-## The main job on the bundled real traces: inspect them, then convert one to mmusim's binary format.
+## The main job on a bundled real trace: a Skylake-like machine with 4 KiB pages, then with
+## transparent huge pages, on a random-access kernel; summaries land in results/demo/.
 demo: build
-	$(MMUSIM) trace info traces/sort.lackey.zst traces/randaccess.lackey.zst
-	mkdir -p results/demo
-	$(MMUSIM) convert traces/randaccess.lackey.zst results/demo/randaccess.mmt
-	$(MMUSIM) trace info results/demo/randaccess.mmt
+	$(MMUSIM) run --config configs/skylake.toml --trace traces/randaccess.lackey.zst --out results/demo/skylake-4k
+	$(MMUSIM) run --config configs/skylake.toml --set pages.policy=thp --trace traces/randaccess.lackey.zst --out results/demo/skylake-thp
 
 ## Every test: unit, property, golden and command-line.
 test:

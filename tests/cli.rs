@@ -129,3 +129,117 @@ fn workload_files_drive_mix() {
     assert_eq!((info[0]["address_spaces"].as_u64(), info[0]["vms"].as_u64()), (Some(2), Some(2)));
     assert_eq!(info[0]["records"], 18);
 }
+
+#[test]
+fn run_prints_a_table_and_writes_summary_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake.toml",
+        "--trace",
+        "traces/sort.lackey.zst",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(table.starts_with("skylake (native) on traces/sort.lackey.zst"), "{table}");
+    assert!(table.contains("1,598,213 references, 1,146,632 instructions"), "{table}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["tool"]["name"], "mmusim");
+    assert_eq!(summary["config"]["name"], "skylake");
+    assert_eq!(summary["config"]["tlb"]["stlb"]["ways"], 12, "the resolved config is recorded");
+    let trace = &summary["workload"]["traces"][0];
+    assert_eq!(trace["sha256"], "675d0a8a42933c564c2f82989ee15fff5bd031ce9e8dc83543ac99736db66af5");
+    assert_eq!(trace["records"], 1_598_213);
+    let metrics = &summary["metrics"];
+    assert_eq!(metrics["references"], 1_598_213);
+    // Every distinct page faults once: trace info counts 222 of them.
+    assert_eq!(metrics["minor_faults"], 222);
+    // Same input, same config: byte-identical output.
+    let again = dir.path().join("again");
+    mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake.toml",
+        "--trace",
+        "traces/sort.lackey.zst",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), std::fs::read(again.join("summary.json")).unwrap());
+}
+
+#[test]
+fn run_with_overrides_and_a_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mix");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/zen2.toml",
+        "--set",
+        "pages.size=2MiB",
+        "--set",
+        "tlb.l2d.entries=1024",
+        "--trace",
+        "traces/sort.lackey.zst",
+        "--trace",
+        "traces/gzip.lackey.xz",
+        "--quantum",
+        "50000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["config"]["pages"]["size"], "2MiB");
+    assert_eq!(summary["config"]["tlb"]["l2d"]["entries"], 1024);
+    assert_eq!(summary["metrics"]["references"], 1_598_213 + 1_966_570);
+    assert_eq!(summary["metrics"]["page_tables"]["address_spaces"], 2);
+    assert_eq!(summary["workload"]["quantum"], 50000);
+}
+
+#[test]
+fn config_show_prints_the_resolved_config() {
+    let output = mmusim(&["config", "show", "configs/cortex-a76.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    // The named format written out, and the defaults filled in.
+    assert!(text.contains("index_bits = [9, 9, 9, 9]"), "{text}");
+    assert!(text.contains("[tlb.l2]") && text.contains("replacement = \"lru\""), "{text}");
+}
+
+#[test]
+fn bad_configs_and_unmappable_traces_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[tlb.l1d]\nlevel = 1\nserves = \"data\"\nentries = 64\nways = 5\n").unwrap();
+    let output = mmusim(&["run", "--config", bad.to_str().unwrap(), "--trace", "traces/tiny/hand.lackey"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("tlb.l1d: 64 entries are not divisible into sets of 5 ways"),
+        "{}",
+        stderr(&output)
+    );
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/x86-32-4m.toml",
+        "--trace",
+        "traces/tiny/hand.lackey",
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("reference 9: address 0x7f0012345678 lies outside the 32-bit virtual address space"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("o/summary.json").exists(), "a failed run writes no summary");
+}

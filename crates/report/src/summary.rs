@@ -100,7 +100,10 @@ pub fn render(output: &RunOutput) -> String {
             .levels
             .0
             .iter()
-            .map(|(name, l)| format!("{name} {}%", rate(l.hit_rate.map(|r| r * 100.0), 1)))
+            .map(|(name, l)| match l.hit_rate {
+                Some(r) => format!("{name} {:.1}%", r * 100.0),
+                None => format!("{name} unused"),
+            })
             .collect();
         let _ = writeln!(out, "  page-walk cache hit rates: {}", levels.join(", "));
     }
