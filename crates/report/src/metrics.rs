@@ -134,7 +134,10 @@ pub struct LineCacheMetrics {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TableLevelMetrics {
+    /// Table nodes.
     pub tables: u64,
+    /// 4 KiB pages they occupy (a node smaller than a page still takes one).
+    pub pages: u64,
     pub bytes: u64,
 }
 
@@ -143,6 +146,7 @@ pub struct PageTableMetrics {
     pub address_spaces: u64,
     pub levels: Ordered<TableLevelMetrics>,
     pub tables: u64,
+    pub pages: u64,
     pub bytes: u64,
     /// Physical memory handed out: data pages and table nodes.
     pub allocated_bytes: u64,
@@ -254,15 +258,18 @@ impl Metrics {
             .iter()
             .enumerate()
             .map(|(i, level)| {
-                (
-                    level_name(i, levels),
-                    TableLevelMetrics { tables: level.nodes, bytes: level.nodes * level.node_bytes },
-                )
+                let metrics = TableLevelMetrics {
+                    tables: level.nodes,
+                    pages: level.nodes * level.node_bytes.div_ceil(4096),
+                    bytes: level.nodes * level.node_bytes,
+                };
+                (level_name(i, levels), metrics)
             })
             .collect();
         let page_tables = PageTableMetrics {
             address_spaces: report.address_spaces,
             tables: table_levels.iter().map(|(_, l)| l.tables).sum(),
+            pages: table_levels.iter().map(|(_, l)| l.pages).sum(),
             bytes: table_levels.iter().map(|(_, l)| l.bytes).sum(),
             levels: Ordered(table_levels),
             allocated_bytes: report.allocated_bytes,
