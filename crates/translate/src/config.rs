@@ -79,6 +79,18 @@ pub struct Config {
     /// What a page-table memory reference costs.
     #[serde(default)]
     pub walk: WalkConfig,
+    /// The hypervisor's tables and memory (nested and shadow modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostConfig>,
+    /// The nested TLB and host page-walk caches (nested mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<NestedConfig>,
+    /// What a switch between address spaces and VMs does to the TLBs.
+    #[serde(default)]
+    pub context: ContextConfig,
+    /// What VM exits cost, and timer exits (nested and shadow modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exits: Option<ExitConfig>,
 }
 
 fn default_name() -> String {
@@ -99,6 +111,10 @@ impl Default for Config {
             tlb: BTreeMap::new(),
             pwc: PwcConfig::default(),
             walk: WalkConfig::default(),
+            host: None,
+            nested: None,
+            context: ContextConfig::default(),
+            exits: None,
         }
     }
 }
@@ -110,12 +126,192 @@ pub enum Mode {
     /// One page table per address space, walked by the hardware.
     #[default]
     Native,
+    /// Guest tables (guest-virtual to guest-physical) walked in two
+    /// dimensions with the host's (guest-physical to host-physical): EPT/NPT.
+    Nested,
+    /// The hardware walks a shadow table (guest-virtual to host-physical)
+    /// that the hypervisor keeps in step with the guest's, trapping guest
+    /// page-table updates and CR3 writes.
+    Shadow,
 }
 
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Native => "native",
+            Mode::Nested => "nested",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    pub fn is_virtualized(self) -> bool {
+        self != Mode::Native
+    }
+}
+
+/// The hypervisor's side: its page table (guest-physical to host-physical)
+/// and the host's physical memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    #[serde(default)]
+    pub page_table: PageTableConfig,
+    /// Which page size backs each guest-physical page [default: fixed, the
+    /// table's smallest].
+    #[serde(default)]
+    pub pages: PagesConfig,
+    #[serde(default = "default_host_memory")]
+    pub memory: MemoryConfig,
+}
+
+fn default_host_memory() -> MemoryConfig {
+    MemoryConfig { size: ByteSize(64 * GIB), allocator: Allocator::Sequential }
+}
+
+/// Nested mode's caches of the host dimension.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestedConfig {
+    /// A TLB of guest-physical to host-physical translations, consulted for
+    /// every guest-physical address a 2D walk translates [default: none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb: Option<NestedTlbConfig>,
+    /// Page-walk caches of the host table (`pwc` is the guest's).
+    #[serde(default)]
+    pub pwc: PwcConfig,
+}
+
+/// The nested TLB.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestedTlbConfig {
+    pub entries: u32,
+    /// [default: fully associative]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ways: Option<u32>,
+    /// Host page sizes held [default: every size the host table maps].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_sizes: Option<Vec<ByteSize>>,
+    /// [default: lru]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Replacement>,
+    /// Cycles per lookup [default: 0].
+    #[serde(default)]
+    pub latency: u32,
+}
+
+/// What happens to cached translations when the running address space or
+/// VM changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    /// `flush` (every switch empties the TLBs and page-walk caches) or
+    /// `tagged` (entries carry an address-space id from a finite pool)
+    /// [default: tagged].
+    #[serde(default)]
+    pub switch: SwitchPolicy,
+    /// `tagged`: address-space ids per VM: 4096 for x86's 12-bit PCIDs, 6 for
+    /// the dynamic ASIDs Linux keeps per CPU. When they run out, the least
+    /// recently used id is recycled and only its entries are flushed
+    /// [default: 4096].
+    #[serde(default = "default_ids")]
+    pub ids: u32,
+    /// Entries carry the VM's id too (Intel VPID, AMD ASID, Arm VMID): a
+    /// switch between VMs keeps them. Without, a switch between VMs, and
+    /// every VM exit, flushes [default: true].
+    #[serde(default = "default_true")]
+    pub vm_tags: bool,
+}
+
+fn default_ids() -> u32 {
+    4096
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ContextConfig {
+    fn default() -> ContextConfig {
+        ContextConfig { switch: SwitchPolicy::default(), ids: default_ids(), vm_tags: true }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchPolicy {
+    Flush,
+    #[default]
+    Tagged,
+}
+
+/// VM exits: the round trip every exit pays, the hypervisor's work per
+/// reason, and timer exits.
+///
+/// The defaults are assumptions of the right order, not measurements: an
+/// exit and re-entry costs several hundred to about a thousand cycles on
+/// processors since Nehalem (Agesen et al., "Software Techniques for
+/// Avoiding Hardware Virtualization Exits", USENIX ATC 2012, chart the
+/// hardware round trip falling from thousands of cycles on the first VT-x
+/// parts), and handling a fault or CR3 write in the hypervisor adds a few
+/// thousand more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitConfig {
+    /// Cycles of an exit and re-entry, every reason [default: 1000].
+    #[serde(default = "default_round_trip")]
+    pub round_trip: u32,
+    /// Shadow: the hypervisor's work for a trapped guest page-table write
+    /// (every guest demand-paging fault) [default: 4000].
+    #[serde(default = "default_page_table_update")]
+    pub page_table_update: u32,
+    /// Shadow: the work for a trapped guest CR3 write (a guest context
+    /// switch) [default: 2000].
+    #[serde(default = "default_cr3_write")]
+    pub cr3_write: u32,
+    /// Shadow: the work for a hidden fault, filling a shadow entry the guest
+    /// had already mapped (a guest page larger than the shadow's)
+    /// [default: 2000].
+    #[serde(default = "default_shadow_fill")]
+    pub shadow_fill: u32,
+    /// Nested: the work for an EPT/NPT violation, mapping a guest-physical
+    /// page the first time it is touched [default: 4000].
+    #[serde(default = "default_host_page_fault")]
+    pub host_page_fault: u32,
+    /// A timer exit every this many instructions; 0 for none [default: 0].
+    #[serde(default)]
+    pub timer_interval: u64,
+}
+
+fn default_round_trip() -> u32 {
+    1000
+}
+
+fn default_page_table_update() -> u32 {
+    4000
+}
+
+fn default_cr3_write() -> u32 {
+    2000
+}
+
+fn default_shadow_fill() -> u32 {
+    2000
+}
+
+fn default_host_page_fault() -> u32 {
+    4000
+}
+
+impl Default for ExitConfig {
+    fn default() -> ExitConfig {
+        ExitConfig {
+            round_trip: default_round_trip(),
+            page_table_update: default_page_table_update(),
+            cr3_write: default_cr3_write(),
+            shadow_fill: default_shadow_fill(),
+            host_page_fault: default_host_page_fault(),
+            timer_interval: 0,
         }
     }
 }
@@ -458,24 +654,44 @@ impl Config {
         let sizes: Vec<ByteSize> = shape.page_shifts.iter().map(|&s| ByteSize(1 << s)).collect();
         resolve_pages(&mut config.pages, &sizes)?;
         resolve_memory(&config.memory, &shape)?;
+        resolve_virtualization(&mut config)?;
+        // TLBs hold translations, whose sizes include the host's when
+        // virtualized.
+        let translation_sizes: Vec<ByteSize> = config.translation_shifts().iter().map(|&s| ByteSize(1 << s)).collect();
         for (name, tlb) in &mut config.tlb {
-            resolve_tlb(name, tlb, &sizes)?;
+            resolve_tlb(name, tlb, &translation_sizes)?;
         }
         check_hierarchy(&config.tlb)?;
         resolve_pwc(&mut config.pwc, &shape)?;
         resolve_walk(&mut config.walk)?;
+        if config.context.ids == 0 || config.context.ids > 1 << 16 {
+            return Err(ConfigError::at("context.ids", "must be 1 to 65536"));
+        }
         Ok(config)
     }
 
-    /// The table geometry of a resolved config.
-    pub fn table_shape(&self) -> TableShape {
-        let table = &self.page_table;
-        TableShape {
-            index_bits: table.index_bits.clone().expect("resolved"),
-            offset_bits: table.offset_bits.expect("resolved"),
-            entry_bytes: table.entry_bytes.expect("resolved"),
-            page_shifts: table.page_sizes.as_ref().expect("resolved").iter().map(|s| s.0.trailing_zeros()).collect(),
+    /// Page sizes (as shifts, ascending) a translation can have: the
+    /// table's, and when virtualized also the host's, since a translation
+    /// is cached at the smaller of its guest and host page sizes.
+    pub fn translation_shifts(&self) -> Vec<u32> {
+        let mut shifts = self.table_shape().page_shifts;
+        if let Some(host) = self.host_shape() {
+            shifts.extend(host.page_shifts);
+            shifts.sort_unstable();
+            shifts.dedup();
         }
+        shifts
+    }
+
+    /// The host table's geometry of a resolved virtualized config.
+    pub fn host_shape(&self) -> Option<TableShape> {
+        self.host.as_ref().map(|host| shape_of(&host.page_table))
+    }
+
+    /// The table geometry of a resolved config (the guest's, when
+    /// virtualized).
+    pub fn table_shape(&self) -> TableShape {
+        shape_of(&self.page_table)
     }
 
     /// TLB names in probe order: by level, then name.
@@ -489,6 +705,82 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("configs serialize")
     }
+}
+
+fn shape_of(table: &PageTableConfig) -> TableShape {
+    TableShape {
+        index_bits: table.index_bits.clone().expect("resolved"),
+        offset_bits: table.offset_bits.expect("resolved"),
+        entry_bytes: table.entry_bytes.expect("resolved"),
+        page_shifts: table.page_sizes.as_ref().expect("resolved").iter().map(|s| s.0.trailing_zeros()).collect(),
+    }
+}
+
+/// Prefixes an error's key (a host table's `page_table.format` is
+/// `host.page_table.format`).
+fn under(prefix: &'static str) -> impl Fn(ConfigError) -> ConfigError {
+    move |e| ConfigError { key: format!("{prefix}.{}", e.key), ..e }
+}
+
+fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigError> {
+    let mode = config.mode;
+    if !mode.is_virtualized() {
+        for (key, given) in
+            [("host", config.host.is_some()), ("nested", config.nested.is_some()), ("exits", config.exits.is_some())]
+        {
+            if given {
+                return Err(ConfigError::at(key, "applies to the nested and shadow modes only; this config is native"));
+            }
+        }
+        return Ok(());
+    }
+    if config.pages.policy == PagePolicyKind::Thp && config.pages.promote_after != Some(1) {
+        return Err(ConfigError::at(
+            "pages.promote_after",
+            "THP promotion of mapped pages is modelled in native mode only; use 1",
+        ));
+    }
+    let host = config.host.get_or_insert_with(HostConfig::default);
+    let host_shape = resolve_table(&mut host.page_table).map_err(under("host"))?;
+    let host_sizes: Vec<ByteSize> = host_shape.page_shifts.iter().map(|&s| ByteSize(1 << s)).collect();
+    resolve_pages(&mut host.pages, &host_sizes).map_err(under("host"))?;
+    if host.pages.policy == PagePolicyKind::Thp && host.pages.promote_after != Some(1) {
+        return Err(ConfigError::at(
+            "host.pages.promote_after",
+            "THP promotion is modelled in native mode only; use 1",
+        ));
+    }
+    resolve_memory(&host.memory, &host_shape).map_err(under("host"))?;
+    // Guest-physical addresses must fit the host table, with room for the
+    // allocator's further pools.
+    if host_shape.va_bits() < 64 && config.memory.size.0 > 1u64 << host_shape.va_bits().saturating_sub(4) {
+        return Err(ConfigError::at(
+            "memory.size",
+            format!(
+                "the guest's physical memory must fit well inside the host table's {}-bit range",
+                host_shape.va_bits()
+            ),
+        ));
+    }
+    config.exits.get_or_insert_with(ExitConfig::default);
+    match mode {
+        Mode::Nested => {
+            let nested = config.nested.get_or_insert_with(NestedConfig::default);
+            resolve_pwc(&mut nested.pwc, &host_shape).map_err(under("nested"))?;
+            if let Some(tlb) = &mut nested.tlb {
+                tlb.ways = Some(check_geometry("nested.tlb", tlb.entries, tlb.ways)?);
+                resolve_sizes("nested.tlb.page_sizes", &mut tlb.page_sizes, &host_sizes)?;
+                tlb.replacement.get_or_insert(Replacement::Lru);
+            }
+        }
+        Mode::Shadow => {
+            if config.nested.is_some() {
+                return Err(ConfigError::at("nested", "applies to the nested mode only; this config is shadow"));
+            }
+        }
+        Mode::Native => unreachable!("handled above"),
+    }
+    Ok(())
 }
 
 /// Turns a TOML error into a ConfigError with the line and, where serde says
@@ -857,6 +1149,38 @@ mod tests {
             ("[memory]\nsize = \"3MiB\"\n", "memory.size: must be a non-zero multiple of 1GiB"),
             ("[page_table]\nformat = \"sparc\"\n", "page_table.format: unknown format \"sparc\""),
             ("[pages]\npolicy = \"thp\"\npromote_after = 600\n", "pages.promote_after: must be 1 to 512"),
+        ];
+        for (text, want) in cases {
+            let err = resolve(text).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn virtualized_modes_get_a_host_and_native_refuses_one() {
+        let nested = resolve("mode = \"nested\"\n[host.pages]\nsize = \"2MiB\"\n").unwrap();
+        assert_eq!(nested.host_shape().unwrap().va_bits(), 48);
+        assert_eq!(nested.host.as_ref().unwrap().pages.size, Some(ByteSize(2 << 20)));
+        assert_eq!(nested.exits.as_ref().unwrap().round_trip, 1000);
+        assert!(nested.nested.is_some());
+        assert_eq!(nested.resolve().unwrap(), nested);
+        let shadow = resolve("mode = \"shadow\"\n").unwrap();
+        assert!(shadow.nested.is_none() && shadow.host.is_some());
+        let cases = [
+            ("[host.pages]\nsize = \"2MiB\"\n", "host: applies to the nested and shadow modes only"),
+            ("[exits]\ntimer_interval = 100\n", "exits: applies to the nested and shadow modes only"),
+            ("mode = \"shadow\"\n[nested.tlb]\nentries = 8\n", "nested: applies to the nested mode only"),
+            (
+                "mode = \"nested\"\n[host.page_table]\nformat = \"x86-32\"\n",
+                "memory.size: the guest's physical memory must fit",
+            ),
+            ("mode = \"nested\"\n[host.pages]\nsize = \"4MiB\"\n", "host.pages.size: the page table cannot map 4MiB"),
+            ("mode = \"nested\"\n[nested.tlb]\nentries = 10\nways = 4\n", "nested.tlb: 10 entries are not divisible"),
+            (
+                "mode = \"nested\"\n[pages]\npolicy = \"thp\"\npromote_after = 4\n",
+                "pages.promote_after: THP promotion of mapped pages",
+            ),
+            ("[context]\nids = 0\n", "context.ids: must be 1 to 65536"),
         ];
         for (text, want) in cases {
             let err = resolve(text).unwrap_err().to_string();

@@ -70,7 +70,15 @@ const FRAME_STREAM: u64 = 0x6672_616d_6573; // "frames"
 
 impl FrameAllocator {
     pub fn new(shape: &TableShape, memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator {
-        let shifts = block_shifts(shape);
+        FrameAllocator::new_for(&[shape], memory_bytes, allocator, seed)
+    }
+
+    /// An allocator for the blocks of several tables at once (the host's
+    /// pages and the shadow tables' nodes share host memory).
+    pub fn new_for(shapes: &[&TableShape], memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator {
+        let mut shifts: Vec<u32> = shapes.iter().flat_map(|shape| block_shifts(shape)).collect();
+        shifts.sort_unstable();
+        shifts.dedup();
         let top = *shifts.last().expect("at least one size");
         let pool_blocks = memory_bytes >> top;
         assert!(pool_blocks > 0, "memory size validated against the largest block");

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Allocator, Config, PagePolicyKind, TableShape};
+use crate::config::{Config, PagePolicyKind, PagesConfig, TableShape};
 use crate::frames::{node_block_shift, FrameAllocator};
 
 /// Most levels a table may have (5-level x86-64 uses 5).
@@ -41,7 +41,11 @@ pub enum PagePolicy {
 
 impl PagePolicy {
     pub fn from_config(config: &Config) -> PagePolicy {
-        let pages = &config.pages;
+        PagePolicy::from_pages(&config.pages, &config.table_shape())
+    }
+
+    /// The policy of a resolved `[pages]` section for a table of `shape`.
+    pub fn from_pages(pages: &PagesConfig, shape: &TableShape) -> PagePolicy {
         let shift = |size: crate::size::ByteSize| size.0.trailing_zeros();
         match pages.policy {
             PagePolicyKind::Fixed => PagePolicy::Fixed(shift(pages.size.expect("resolved"))),
@@ -52,7 +56,7 @@ impl PagePolicy {
                 PagePolicy::Ranges { default: shift(pages.size.expect("resolved")), ranges }
             }
             PagePolicyKind::Thp => PagePolicy::Thp {
-                small: config.table_shape().offset_bits,
+                small: shape.offset_bits,
                 large: shift(pages.large.expect("resolved")),
                 promote_after: pages.promote_after.expect("resolved"),
             },
@@ -161,7 +165,6 @@ pub struct PageTables {
     free_nodes: Vec<usize>,
     roots: Vec<usize>,
     live_nodes: Vec<u64>,
-    frames: FrameAllocator,
     policy: PagePolicy,
     /// THP: small pages touched per (space, large region).
     touched: HashMap<(usize, u64), u32>,
@@ -170,28 +173,9 @@ pub struct PageTables {
 }
 
 impl PageTables {
-    pub fn new(config: &Config) -> PageTables {
-        let shape = config.table_shape();
-        let shifts = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
-        let frames = FrameAllocator::new(&shape, config.memory.size.0, config.memory.allocator, config.seed);
-        PageTables {
-            live_nodes: vec![0; shape.index_bits.len()],
-            shifts,
-            shape,
-            nodes: Vec::new(),
-            free_nodes: Vec::new(),
-            roots: Vec::new(),
-            frames,
-            policy: PagePolicy::from_config(config),
-            touched: HashMap::new(),
-            faults: 0,
-            promotions: 0,
-        }
-    }
-
-    /// A table with a sequential allocator over `memory_bytes`, for tests.
-    pub fn with_shape(shape: TableShape, policy: PagePolicy, memory_bytes: u64) -> PageTables {
-        let frames = FrameAllocator::new(&shape, memory_bytes, Allocator::Sequential, 0);
+    /// Empty tables of `shape`; frames come from the allocator each call
+    /// that may need one is given.
+    pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables {
         PageTables {
             live_nodes: vec![0; shape.index_bits.len()],
             shifts: (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect(),
@@ -199,7 +183,6 @@ impl PageTables {
             nodes: Vec::new(),
             free_nodes: Vec::new(),
             roots: Vec::new(),
-            frames,
             policy,
             touched: HashMap::new(),
             faults: 0,
@@ -220,9 +203,9 @@ impl PageTables {
         self.shifts[level]
     }
 
-    fn new_node(&mut self, level: usize) -> usize {
+    fn new_node(&mut self, level: usize, frames: &mut FrameAllocator) -> usize {
         let bits = self.shape.index_bits[level];
-        let base = self.frames.allocate(node_block_shift(&self.shape, bits));
+        let base = frames.allocate(node_block_shift(&self.shape, bits));
         self.live_nodes[level] += 1;
         let node = Node { base, entries: vec![0; 1 << bits] };
         match self.free_nodes.pop() {
@@ -238,9 +221,9 @@ impl PageTables {
     }
 
     /// Root node of `space`, creating address spaces up to it.
-    fn root(&mut self, space: usize) -> usize {
+    fn root(&mut self, space: usize, frames: &mut FrameAllocator) -> usize {
         while self.roots.len() <= space {
-            let root = self.new_node(0);
+            let root = self.new_node(0, frames);
             self.roots.push(root);
         }
         self.roots[space]
@@ -256,8 +239,8 @@ impl PageTables {
 
     /// Walks `space`'s table for `va`, faulting in what is missing, setting
     /// the leaf's accessed bit (and dirty bit for a write).
-    pub fn walk(&mut self, space: usize, va: u64, write: bool) -> WalkResult {
-        let mut result = self.walk_inner(space, va, write);
+    pub fn walk(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator) -> WalkResult {
+        let mut result = self.walk_inner(space, va, write, frames);
         if result.faulted {
             self.faults += 1;
         }
@@ -268,8 +251,8 @@ impl PageTables {
                 *touched += 1;
                 if *touched >= promote_after {
                     self.touched.remove(&(space, region));
-                    self.promote(space, va, large);
-                    let promoted = self.walk_inner(space, va, write);
+                    self.promote(space, va, large, frames);
+                    let promoted = self.walk_inner(space, va, write, frames);
                     result = WalkResult { faulted: true, promoted: Some((region << large, large)), ..promoted };
                 }
             }
@@ -277,8 +260,8 @@ impl PageTables {
         result
     }
 
-    fn walk_inner(&mut self, space: usize, va: u64, write: bool) -> WalkResult {
-        let mut node = self.root(space);
+    fn walk_inner(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator) -> WalkResult {
+        let mut node = self.root(space, frames);
         let mut result = WalkResult {
             levels: 0,
             entry_addrs: [0; MAX_LEVELS],
@@ -297,7 +280,7 @@ impl PageTables {
             let mut entry = self.nodes[node].entries[index];
             if entry & PRESENT == 0 {
                 result.faulted = true;
-                entry = self.fill(level, va);
+                entry = self.fill(level, va, frames);
                 self.nodes[node].entries[index] = entry;
             }
             if entry & LEAF != 0 {
@@ -323,7 +306,7 @@ impl PageTables {
 
     /// The entry a fault handler writes at `level` for `va`: a leaf if the
     /// policy's page size for `va` is this level's, else a new node below.
-    fn fill(&mut self, level: usize, va: u64) -> u64 {
+    fn fill(&mut self, level: usize, va: u64, frames: &mut FrameAllocator) -> u64 {
         let wanted = match self.policy {
             PagePolicy::Thp { small, large, promote_after } => {
                 if promote_after == 1 {
@@ -335,19 +318,67 @@ impl PageTables {
             ref policy => policy.static_shift(va, &self.shape.page_shifts),
         };
         if self.shifts[level] == wanted {
-            let frame = self.frames.allocate(wanted);
+            let frame = frames.allocate(wanted);
             frame | LEAF | PRESENT
         } else {
-            let child = self.new_node(level + 1);
+            let child = self.new_node(level + 1, frames);
             ((child as u64) << FLAG_BITS) | PRESENT
         }
     }
 
+    /// Maps `va`'s page of `shift` to `frame` in `space` unless something
+    /// is mapped there already, allocating the nodes on the way; returns
+    /// whether it mapped. (Shadow tables: the hypervisor decides the page
+    /// size and the frame.)
+    pub fn map(&mut self, space: usize, va: u64, shift: u32, frame: u64, frames: &mut FrameAllocator) -> bool {
+        let mut node = self.root(space, frames);
+        for level in 0..self.levels() {
+            let index = self.index(level, va);
+            let entry = self.nodes[node].entries[index];
+            if self.shifts[level] == shift {
+                if entry & PRESENT != 0 {
+                    return false;
+                }
+                self.nodes[node].entries[index] = (frame >> FLAG_BITS << FLAG_BITS) | LEAF | PRESENT;
+                return true;
+            }
+            if entry & PRESENT == 0 {
+                let child = self.new_node(level + 1, frames);
+                self.nodes[node].entries[index] = ((child as u64) << FLAG_BITS) | PRESENT;
+                node = child;
+            } else if entry & LEAF != 0 {
+                return false;
+            } else {
+                node = (entry >> FLAG_BITS) as usize;
+            }
+        }
+        false
+    }
+
+    /// What `space` maps `va` to, if anything: the physical address and
+    /// the page shift. No fault, no accessed bit: a lookup, not a walk.
+    pub fn translate(&self, space: usize, va: u64) -> Option<(u64, u32)> {
+        let mut node = *self.roots.get(space)?;
+        for level in 0..self.levels() {
+            let entry = self.nodes[node].entries[self.index(level, va)];
+            if entry & PRESENT == 0 {
+                return None;
+            }
+            if entry & LEAF != 0 {
+                let shift = self.shifts[level];
+                let frame = entry >> FLAG_BITS << FLAG_BITS;
+                return Some((frame + (va & ((1u64 << shift) - 1)), shift));
+            }
+            node = (entry >> FLAG_BITS) as usize;
+        }
+        None
+    }
+
     /// Replaces the subtree under the `large`-page entry covering `va` with
     /// one large leaf.
-    fn promote(&mut self, space: usize, va: u64, large: u32) {
+    fn promote(&mut self, space: usize, va: u64, large: u32, frames: &mut FrameAllocator) {
         let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
-        let mut node = self.root(space);
+        let mut node = self.root(space, frames);
         for upper in 0..level {
             let entry = self.nodes[node].entries[self.index(upper, va)];
             node = (entry >> FLAG_BITS) as usize;
@@ -357,7 +388,7 @@ impl PageTables {
         if old & PRESENT != 0 && old & LEAF == 0 {
             self.free_subtree((old >> FLAG_BITS) as usize, level + 1);
         }
-        let frame = self.frames.allocate(large);
+        let frame = frames.allocate(large);
         self.nodes[node].entries[index] = frame | LEAF | PRESENT;
         self.promotions += 1;
     }
@@ -421,10 +452,5 @@ impl PageTables {
 
     pub fn address_spaces(&self) -> usize {
         self.roots.len()
-    }
-
-    /// Bytes of data pages and table nodes allocated.
-    pub fn allocated_bytes(&self) -> u64 {
-        self.frames.allocated_bytes()
     }
 }

@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 use crate::cache::SetAssoc;
-use crate::config::{parse_pwc_level, Config, PwcKind, Replacement};
+use crate::config::{parse_pwc_level, Config, PwcConfig, PwcKind, Replacement, TableShape};
 use crate::pagetable::MAX_LEVELS;
 
 /// Per table level (0 = root): probes and hits.
@@ -44,9 +44,15 @@ pub enum PageWalkCache {
 const PWC_STREAM: u64 = 0x0070_7763; // "pwc"
 
 impl PageWalkCache {
+    /// The page-walk cache of the table the hardware walks first.
     pub fn new(config: &Config) -> PageWalkCache {
-        let pwc = &config.pwc;
-        let levels = config.table_shape().index_bits.len();
+        PageWalkCache::for_table(&config.pwc, &config.table_shape(), config.seed)
+    }
+
+    /// A page-walk cache as `pwc` (resolved) describes, for a table of
+    /// `shape`.
+    pub fn for_table(pwc: &PwcConfig, shape: &TableShape, seed: u64) -> PageWalkCache {
+        let levels = shape.index_bits.len();
         match pwc.kind {
             PwcKind::None => PageWalkCache::None,
             PwcKind::Split => {
@@ -55,20 +61,15 @@ impl PageWalkCache {
                     let from_leaf = parse_pwc_level(name).expect("resolved");
                     let entries = geometry.entries as usize;
                     let ways = geometry.ways.expect("resolved") as usize;
-                    caches[levels - from_leaf] = Some(SetAssoc::new(
-                        entries,
-                        ways,
-                        Replacement::Lru,
-                        config.seed,
-                        PWC_STREAM + from_leaf as u64,
-                    ));
+                    caches[levels - from_leaf] =
+                        Some(SetAssoc::new(entries, ways, Replacement::Lru, seed, PWC_STREAM + from_leaf as u64));
                 }
                 PageWalkCache::Split { caches, latency: pwc.latency, counters: PwcCounters::default() }
             }
             PwcKind::Unified => {
                 let entries = pwc.entries.expect("resolved") as usize;
                 let ways = pwc.ways.expect("resolved") as usize;
-                let cache = SetAssoc::new(entries, ways, Replacement::Lru, config.seed, PWC_STREAM);
+                let cache = SetAssoc::new(entries, ways, Replacement::Lru, seed, PWC_STREAM);
                 PageWalkCache::Unified { cache, latency: pwc.latency, counters: PwcCounters::default() }
             }
         }
@@ -114,16 +115,17 @@ impl PageWalkCache {
 
     /// Unified: probes for the upper-level entry at `entry_addr` (level
     /// `level`), caching it on a miss; returns whether it hit and the probe
-    /// cycles.
-    pub fn unified_probe(&mut self, entry_addr: u64, entry_bytes: u32, level: usize) -> (bool, u32) {
+    /// cycles. `tag` tells apart physical address spaces (each VM's guest
+    /// memory): 0 for host-physical addresses.
+    pub fn unified_probe(&mut self, entry_addr: u64, entry_bytes: u32, level: usize, tag: u32) -> (bool, u32) {
         let PageWalkCache::Unified { cache, latency, counters } = self else { return (false, 0) };
         counters.lookups[level] += 1;
         let index = entry_addr / u64::from(entry_bytes);
-        if cache.lookup(index, entry_addr, 0).is_some() {
+        if cache.lookup(index, entry_addr, tag).is_some() {
             counters.hits[level] += 1;
             return (true, *latency);
         }
-        cache.insert(index, entry_addr, 0);
+        cache.insert(index, entry_addr, tag);
         (false, *latency)
     }
 
@@ -131,14 +133,37 @@ impl PageWalkCache {
         matches!(self, PageWalkCache::Unified { .. })
     }
 
-    /// Drops cached entries of address space `space` (split caches are
-    /// tagged by space; a unified cache is tagged by physical address and
-    /// is flushed whole).
+    /// Drops cached entries of address space `space` after its tables
+    /// changed (split caches are tagged by space; a unified cache is tagged
+    /// by physical address and is flushed whole).
     pub fn flush_space(&mut self, space: u32) -> u64 {
         match self {
             PageWalkCache::None => 0,
             PageWalkCache::Split { caches, .. } => {
                 caches.iter_mut().flatten().map(|cache| cache.invalidate_where(|_, s| s == space)).sum()
+            }
+            PageWalkCache::Unified { cache, .. } => cache.invalidate_where(|_, _| true),
+        }
+    }
+
+    /// Drops the split caches' entries tagged `tag` (an address-space id
+    /// being recycled). A unified cache holds entries by physical address,
+    /// which stay valid, so it keeps them.
+    pub fn flush_tagged(&mut self, tag: u32) -> u64 {
+        match self {
+            PageWalkCache::Split { caches, .. } => {
+                caches.iter_mut().flatten().map(|cache| cache.invalidate_where(|_, s| s == tag)).sum()
+            }
+            PageWalkCache::None | PageWalkCache::Unified { .. } => 0,
+        }
+    }
+
+    /// Empties the caches; returns the entries lost.
+    pub fn flush_all(&mut self) -> u64 {
+        match self {
+            PageWalkCache::None => 0,
+            PageWalkCache::Split { caches, .. } => {
+                caches.iter_mut().flatten().map(|cache| cache.invalidate_where(|_, _| true)).sum()
             }
             PageWalkCache::Unified { cache, .. } => cache.invalidate_where(|_, _| true),
         }

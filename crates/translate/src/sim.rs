@@ -12,18 +12,21 @@
 //! - A store or modify that hits a translation cached clean (dirty bit
 //!   clear) is a dirty-bit assist: the page-table entry's dirty bit is set
 //!   if it was clear, and the cached copy becomes dirty.
+//! - A change of (VM, context) between references is a switch: a context
+//!   switch within a VM, a VM switch between VMs. What it does to cached
+//!   translations is the `[context]` policy's.
 
 use std::collections::HashMap;
 
 use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, Mode, SwitchPolicy};
 use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
 use crate::pwc::PwcCounters;
 use crate::tlb::{Tlb, TlbCounters};
-use crate::walker::{WalkCounters, Walker};
+use crate::walker::{ExitCounters, ExitReason, NestedCounters, WalkCounters, WalkRequest, Walker};
 
 /// `first_tlb` of a path with no TLB.
 const NO_TLB: usize = usize::MAX;
@@ -62,7 +65,8 @@ pub struct RunCounters {
     /// Walks by the kind of the reference that caused them.
     pub walks: [u64; 4],
     /// Estimated translation overhead: every TLB lookup costs its TLB's
-    /// latency, every walk its cycles (filled in by `report`).
+    /// latency, every walk its cycles, every VM exit its cycles (filled in
+    /// by `report`).
     pub translation_cycles: u64,
     /// Stores and modifies that hit a translation cached clean.
     pub dirty_assists: u64,
@@ -72,31 +76,49 @@ pub struct RunCounters {
     pub promotion_invalidations: u64,
 }
 
-/// Address spaces, numbered in order of first appearance.
-#[derive(Clone, Debug, Default)]
-struct Spaces {
-    ids: HashMap<(u16, u16), usize>,
-    last: Option<((u16, u16), usize)>,
+/// Switches between address spaces and what they cost the caches.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ContextCounters {
+    /// Changes of context within a VM.
+    pub context_switches: u64,
+    /// Changes of VM.
+    pub vm_switches: u64,
+    /// Times every TLB and page-walk cache was emptied.
+    pub flushes: u64,
+    /// Address-space ids taken from another address space when the pool ran
+    /// out (only that id's entries are flushed).
+    pub id_recycles: u64,
+    /// Valid TLB, nested-TLB and page-walk-cache entries lost to flushes and
+    /// recycles.
+    pub entries_flushed: u64,
 }
 
-impl Spaces {
-    #[inline(always)]
-    fn of(&mut self, vm: u16, context: u16) -> usize {
-        match self.last {
-            Some((key, id)) if key == (vm, context) => id,
-            _ => self.switch(vm, context),
-        }
-    }
+/// Where each address space belongs, and its address-space id.
+#[derive(Clone, Debug, Default)]
+struct Contexts {
+    /// (trace VM, trace context) -> address space number.
+    spaces: HashMap<(u16, u16), usize>,
+    /// Per address space: its VM's number and its number within the VM.
+    placement: Vec<(usize, usize)>,
+    /// Trace VM -> VM number, and address spaces per VM.
+    vms: HashMap<u16, usize>,
+    spaces_per_vm: Vec<usize>,
+    /// Per VM: which address space holds each id, and when it last ran.
+    pools: Vec<Vec<Option<(usize, u64)>>>,
+    /// Per address space: its id in its VM's pool, if it holds one.
+    ids: Vec<Option<u16>>,
+    clock: u64,
+}
 
-    #[cold]
-    #[inline(never)]
-    fn switch(&mut self, vm: u16, context: u16) -> usize {
-        let key = (vm, context);
-        let next = self.ids.len();
-        let id = *self.ids.entry(key).or_insert(next);
-        self.last = Some((key, id));
-        id
-    }
+/// The address space running now.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    key: Option<(u16, u16)>,
+    space: usize,
+    vm: usize,
+    local: usize,
+    tag: u32,
+    vm_tag: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -109,10 +131,14 @@ pub struct Simulator {
     /// inline so the hot path does not chase the path vectors.
     first_tlb: [usize; 2],
     walker: Walker,
-    spaces: Spaces,
+    contexts: Contexts,
+    current: Current,
     max_va: u64,
     va_bits: u32,
+    /// The instruction count at which the next timer exit happens.
+    next_timer: u64,
     counters: RunCounters,
+    context_counters: ContextCounters,
 }
 
 impl Simulator {
@@ -121,9 +147,6 @@ impl Simulator {
     pub fn new(config: &Config) -> Result<Simulator, ConfigError> {
         let config = config.resolve()?;
         crate::pagetable::check_ranges(&config)?;
-        match config.mode {
-            Mode::Native => {}
-        }
         let tlbs: Vec<Tlb> =
             config.tlb_order().into_iter().map(|name| Tlb::new(name, &config.tlb[name], &config)).collect();
         let path = |serves: fn(crate::config::Serves) -> bool| -> Vec<usize> {
@@ -134,6 +157,7 @@ impl Simulator {
         let va_bits = config.table_shape().va_bits();
         let first_tlb =
             [instruction_path.first().copied().unwrap_or(NO_TLB), data_path.first().copied().unwrap_or(NO_TLB)];
+        let timer = config.exits.as_ref().map_or(0, |e| e.timer_interval);
         Ok(Simulator {
             first_tlb,
             walker: Walker::new(&config),
@@ -142,8 +166,11 @@ impl Simulator {
             tlbs,
             instruction_path,
             data_path,
-            spaces: Spaces::default(),
+            contexts: Contexts::default(),
+            current: Current { key: None, space: 0, vm: 0, local: 0, tag: 0, vm_tag: 0 },
+            next_timer: if timer == 0 { u64::MAX } else { timer },
             counters: RunCounters::default(),
+            context_counters: ContextCounters::default(),
             config,
         })
     }
@@ -173,12 +200,17 @@ impl Simulator {
         }
         let kind = access.kind as usize;
         self.counters.references[kind] += 1;
-        let space = self.spaces.of(access.vm, access.context);
+        if self.current.key != Some((access.vm, access.context)) {
+            self.switch_to(access.vm, access.context);
+        }
+        if self.counters.references[Kind::Fetch as usize] == self.next_timer && access.kind == Kind::Fetch {
+            self.timer_exit();
+        }
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;
         let mut va = access.addr;
         loop {
-            let shift = self.translate(space, va, kind, write, instruction);
+            let shift = self.translate(va, kind, write, instruction);
             let page_last = va | ((1u64 << shift) - 1);
             if last <= page_last {
                 break;
@@ -192,32 +224,161 @@ impl Simulator {
         Ok(())
     }
 
-    /// Translates one page; returns its page shift. The common case (the
-    /// first TLB's MRU filter has it) stays inline; everything else is out
-    /// of line so the hot loop keeps its values in registers.
+    /// The running address space changes: count the switch, apply the
+    /// context policy, take an address-space id.
+    #[cold]
+    #[inline(never)]
+    fn switch_to(&mut self, trace_vm: u16, context: u16) {
+        let c = &mut self.contexts;
+        let next_space = c.placement.len();
+        let space = *c.spaces.entry((trace_vm, context)).or_insert(next_space);
+        if space == next_space {
+            let next_vm = c.spaces_per_vm.len();
+            let vm = *c.vms.entry(trace_vm).or_insert(next_vm);
+            if vm == next_vm {
+                c.spaces_per_vm.push(0);
+                c.pools.push(vec![None; self.config.context.ids as usize]);
+            }
+            c.placement.push((vm, c.spaces_per_vm[vm]));
+            c.spaces_per_vm[vm] += 1;
+            c.ids.push(None);
+        }
+        let (vm, local) = c.placement[space];
+        let context_policy = self.config.context.clone();
+        if self.current.key.is_some() {
+            let vm_switch = vm != self.current.vm;
+            if vm_switch {
+                self.context_counters.vm_switches += 1;
+            } else {
+                self.context_counters.context_switches += 1;
+                if self.config.mode == Mode::Shadow {
+                    // The guest loads CR3, which traps to the hypervisor.
+                    self.walker.exit(ExitReason::Cr3Write);
+                }
+            }
+            let flush = match context_policy.switch {
+                SwitchPolicy::Flush => true,
+                SwitchPolicy::Tagged => vm_switch && !context_policy.vm_tags,
+            };
+            if flush {
+                self.flush_all();
+            }
+        }
+        let vm_part = if context_policy.vm_tags { vm as u32 + 1 } else { 0 };
+        let tag = match context_policy.switch {
+            // Everything is flushed at every switch: no tag is needed.
+            SwitchPolicy::Flush => 0,
+            SwitchPolicy::Tagged => (vm_part << 16) | u32::from(self.take_id(space, vm)),
+        };
+        self.current = Current { key: Some((trace_vm, context)), space, vm, local, tag, vm_tag: vm_part };
+    }
+
+    /// The address-space id of `space` in its VM's pool: its own if it still
+    /// holds one, a free one, or the least recently run space's, whose
+    /// entries are then flushed.
+    fn take_id(&mut self, space: usize, vm: usize) -> u16 {
+        let c = &mut self.contexts;
+        c.clock += 1;
+        let clock = c.clock;
+        if let Some(id) = c.ids[space] {
+            c.pools[vm][usize::from(id)] = Some((space, clock));
+            return id;
+        }
+        let pool = &mut c.pools[vm];
+        let id = match pool.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                let (oldest, _) = pool
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, slot)| slot.expect("the pool is full").1)
+                    .expect("at least one id");
+                let (owner, _) = pool[oldest].expect("full");
+                c.ids[owner] = None;
+                self.context_counters.id_recycles += 1;
+                let vm_part = if self.config.context.vm_tags { vm as u32 + 1 } else { 0 };
+                let stale = (vm_part << 16) | oldest as u32;
+                let mut lost = 0;
+                for tlb in &mut self.tlbs {
+                    lost += tlb.invalidate_where(|tag, _, _| tag == stale);
+                }
+                lost += self.walker.flush_tag(stale);
+                self.context_counters.entries_flushed += lost;
+                oldest
+            }
+        };
+        let c = &mut self.contexts;
+        c.pools[vm][id] = Some((space, clock));
+        c.ids[space] = Some(id as u16);
+        id as u16
+    }
+
+    /// Empties every TLB and page-walk cache.
+    fn flush_all(&mut self) {
+        let mut lost = 0;
+        for tlb in &mut self.tlbs {
+            lost += tlb.invalidate_where(|_, _, _| true);
+        }
+        lost += self.walker.flush_all();
+        self.context_counters.flushes += 1;
+        self.context_counters.entries_flushed += lost;
+    }
+
+    /// A timer exit: the hypervisor runs, and without VM tags the TLBs do
+    /// not survive it.
+    #[cold]
+    #[inline(never)]
+    fn timer_exit(&mut self) {
+        let interval = self.config.exits.as_ref().map_or(0, |e| e.timer_interval);
+        self.next_timer = self.next_timer.saturating_add(interval);
+        self.walker.exit(ExitReason::Timer);
+        if !self.config.context.vm_tags {
+            self.flush_all();
+        }
+    }
+
+    /// Translates one page of the running address space; returns its page
+    /// shift. The common case (the first TLB's MRU filter has it) stays
+    /// inline; everything else is out of line so the hot loop keeps its
+    /// values in registers.
     #[inline(always)]
-    fn translate(&mut self, space: usize, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+    fn translate(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
         if let Some(tlb) = self.tlbs.get_mut(first) {
-            if let Some(shift) = tlb.filter_hit(space as u32, va, kind, write) {
+            if let Some(shift) = tlb.filter_hit(self.current.tag, va, kind, write) {
                 return shift;
             }
         }
-        self.translate_slow(space, va, kind, write, instruction)
+        self.translate_slow(va, kind, write, instruction)
+    }
+
+    fn request(&self, va: u64, write: bool) -> WalkRequest {
+        let c = self.current;
+        WalkRequest {
+            space: c.space,
+            vm: c.vm,
+            local: c.local,
+            tag: c.tag,
+            vm_tag: c.vm_tag,
+            physical_tag: if self.config.mode == Mode::Nested { c.vm_tag } else { 0 },
+            va,
+            write,
+        }
     }
 
     #[inline(never)]
-    fn translate_slow(&mut self, space: usize, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+    fn translate_slow(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+        let request = self.request(va, write);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
         let tlbs = &mut self.tlbs;
-        let tag = space as u32;
+        let tag = request.tag;
         for (depth, &t) in path.iter().enumerate() {
             if let Some(hit) = tlbs[t].lookup(tag, va, kind) {
                 let mut dirty = hit.dirty;
                 if write && !hit.dirty {
                     tlbs[t].mark_hit_dirty();
                     self.counters.dirty_assists += 1;
-                    if self.walker.tables.mark_dirty(space, va) {
+                    if self.walker.mark_dirty(&request) {
                         self.counters.dirty_bits_set_by_assists += 1;
                     }
                     dirty = true;
@@ -229,7 +390,7 @@ impl Simulator {
                 return hit.page_shift;
             }
         }
-        let outcome = self.walker.walk(space, tag, va, write);
+        let outcome = self.walker.walk(&request);
         self.counters.walks[kind] += 1;
         if let Some((base, shift)) = outcome.promoted {
             // The small pages of the region are gone: drop their cached
@@ -240,7 +401,7 @@ impl Simulator {
                 self.counters.promotion_invalidations +=
                     tlb.invalidate_where(|s, first, last| s == tag && first >= base && last <= end);
             }
-            self.walker.pwc.flush_space(tag);
+            self.walker.flush_space(tag);
         }
         for &level in path {
             tlbs[level].count_miss(kind, outcome.page_shift);
@@ -251,15 +412,20 @@ impl Simulator {
 
     /// Everything counted so far.
     pub fn report(&self) -> SimReport {
-        let shape = self.config.table_shape();
+        let exits = self.config.mode.is_virtualized().then(|| self.walker.exits.clone());
+        let tlb_cycles: u64 = self.tlbs.iter().map(|t| t.counters().total_lookups() * u64::from(t.latency)).sum();
+        let exit_cycles = self.walker.exits.cycles;
+        let (allocated_bytes, host_allocated_bytes) = self.walker.allocated_bytes();
+        let other_tables = self.walker.other_tables();
         SimReport {
             mode: self.config.mode.name(),
-            page_shifts: shape.page_shifts.clone(),
+            page_shifts: self.config.translation_shifts(),
+            host_page_shifts: self.config.host_shape().map(|shape| shape.page_shifts),
             run: RunCounters {
-                translation_cycles: self.walker.counters.cycles
-                    + self.tlbs.iter().map(|t| t.counters().total_lookups() * u64::from(t.latency)).sum::<u64>(),
+                translation_cycles: tlb_cycles + self.walker.counters.cycles + exit_cycles,
                 ..self.counters.clone()
             },
+            context: self.context_counters.clone(),
             tlbs: self
                 .tlbs
                 .iter()
@@ -271,12 +437,18 @@ impl Simulator {
                 })
                 .collect(),
             walks: self.walker.counters.clone(),
-            pwc: self.walker.pwc.counters().cloned(),
-            faults: self.walker.tables.faults(),
-            promotions: self.walker.tables.promotions(),
-            address_spaces: self.walker.tables.address_spaces() as u64,
-            page_tables: self.walker.tables.memory(),
-            allocated_bytes: self.walker.tables.allocated_bytes(),
+            pwc: self.walker.pwc_counters().cloned(),
+            nested: self.walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
+            exits,
+            faults: self.walker.faults(),
+            promotions: self.walker.promotions(),
+            address_spaces: self.contexts.placement.len() as u64,
+            vms: self.contexts.spaces_per_vm.len() as u64,
+            page_tables: self.walker.page_tables(),
+            host_page_tables: other_tables.clone().filter(|_| self.config.mode == Mode::Nested),
+            shadow_page_tables: other_tables.filter(|_| self.config.mode == Mode::Shadow),
+            allocated_bytes,
+            host_allocated_bytes,
         }
     }
 
@@ -296,25 +468,48 @@ pub struct TlbReport {
     pub counters: TlbCounters,
 }
 
+/// Nested mode's host dimension.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NestedReport {
+    pub counters: NestedCounters,
+    pub host_pwc: Option<PwcCounters>,
+    /// The nested TLB, by host page size.
+    pub tlb: Option<TlbCounters>,
+}
+
 /// Raw integer counters of a run; rates are for the report crate to render.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SimReport {
     pub mode: &'static str,
-    /// The table's page sizes (as shifts) that per-size counters index.
+    /// The translation sizes (as shifts) that per-size counters index.
     pub page_shifts: Vec<u32>,
+    /// The host table's sizes, which the nested TLB's counters index.
+    pub host_page_shifts: Option<Vec<u32>>,
     pub run: RunCounters,
+    pub context: ContextCounters,
     pub tlbs: Vec<TlbReport>,
     pub walks: WalkCounters,
     pub pwc: Option<PwcCounters>,
-    /// Minor faults (first touches of unmapped pages).
+    pub nested: Option<NestedReport>,
+    pub exits: Option<ExitCounters>,
+    /// Minor faults (first touches of unmapped pages; the guest's when
+    /// virtualized).
     pub faults: u64,
     /// THP promotions.
     pub promotions: u64,
     pub address_spaces: u64,
-    /// Live table nodes per level, root first.
+    pub vms: u64,
+    /// Live table nodes per level, root first (all guests' when virtualized).
     pub page_tables: Vec<LevelMemory>,
-    /// Physical bytes handed out (data pages and table nodes).
+    /// Nested: the host tables' nodes.
+    pub host_page_tables: Option<Vec<LevelMemory>>,
+    /// Shadow: the shadow tables' nodes.
+    pub shadow_page_tables: Option<Vec<LevelMemory>>,
+    /// Physical bytes handed out (data pages and table nodes; guest-physical
+    /// when virtualized).
     pub allocated_bytes: u64,
+    /// Host-physical bytes handed out (virtualized).
+    pub host_allocated_bytes: u64,
 }
 
 impl SimReport {

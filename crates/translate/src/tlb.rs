@@ -199,7 +199,7 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
 
 impl Tlb {
     pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb {
-        let size_shifts = resolved.table_shape().page_shifts;
+        let size_shifts = resolved.translation_shifts();
         let mut arrays = Vec::new();
         let mut add = |array_name: &str,
                        entries: u32,
@@ -232,6 +232,36 @@ impl Tlb {
             serves: config.serves,
             latency: config.latency,
             arrays,
+            filter: MruFilter::default(),
+            size_shifts,
+            counters: TlbCounters::default(),
+        }
+    }
+
+    /// The nested TLB: guest-physical to host-physical translations, at the
+    /// host table's page sizes.
+    pub fn nested(config: &crate::config::NestedTlbConfig, host: &crate::config::TableShape, seed: u64) -> Tlb {
+        let entries = config.entries as usize;
+        let ways = config.ways.map_or(entries, |w| w as usize);
+        let size_shifts = host.page_shifts.clone();
+        let shifts = config
+            .page_sizes
+            .as_ref()
+            .expect("resolved")
+            .iter()
+            .map(|s| {
+                let shift = s.0.trailing_zeros();
+                (shift, size_shifts.iter().position(|&t| t == shift).expect("a host size"))
+            })
+            .collect();
+        let replacement = config.replacement.expect("resolved");
+        let store = SetAssoc::new(entries, ways, replacement, seed, array_stream("nested", ""));
+        Tlb {
+            name: "nested".into(),
+            level: 0,
+            serves: Serves::Data,
+            latency: config.latency,
+            arrays: vec![Array { shifts, store, dirty: vec![false; entries] }],
             filter: MruFilter::default(),
             size_shifts,
             counters: TlbCounters::default(),

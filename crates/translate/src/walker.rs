@@ -1,25 +1,43 @@
-//! The page walker: reads a translation out of the page tables, using the
-//! page-walk caches to skip levels and the walk-memory model to cost each
-//! reference.
+//! The page walker: what happens on a TLB miss, in each translation mode.
+//!
+//! - native: one walk of the address space's table.
+//! - nested: a two-dimensional walk. Every guest table entry sits at a
+//!   guest-physical address that must itself be translated through the host
+//!   table (or found in the nested TLB) before it can be read, and so must
+//!   the final guest-physical address: (g+1)(h+1)-1 references with no
+//!   caches. The translation is cached at the smaller of the guest and host
+//!   page sizes.
+//! - shadow: the hardware walks the hypervisor's shadow table (guest-virtual
+//!   to host-physical) at native cost. A shadow entry that is missing is
+//!   filled by the hypervisor behind a VM exit: a guest page-table update
+//!   when the guest itself had to fault the page in, a hidden fault when the
+//!   guest had it mapped (its page larger than the shadow's).
+//!
+//! The modes are one closed enum matched once per walk.
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ExitConfig, Mode};
+use crate::frames::FrameAllocator;
 use crate::histogram::Distribution;
-use crate::pagetable::{PageTables, MAX_LEVELS};
-use crate::pwc::{LineCounters, PageWalkCache, WalkMemory};
+use crate::pagetable::{LevelMemory, PagePolicy, PageTables, MAX_LEVELS};
+use crate::pwc::{LineCounters, PageWalkCache, PwcCounters, WalkMemory};
+use crate::rng::SplitMix64;
+use crate::tlb::{Tlb, TlbCounters};
 
 /// Counters of every walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct WalkCounters {
     pub walks: u64,
-    /// Walks by the page size (index into the table's sizes) they found.
+    /// Walks by the page size (index into the translation sizes) they found.
     pub walks_by_size: [u64; MAX_LEVELS],
-    /// Walks that found nothing mapped (minor faults).
+    /// Walks that found nothing mapped (minor faults of the table walked,
+    /// or in shadow mode of the guest).
     pub faulting_walks: u64,
     /// Memory references to page-table entries.
     pub references: u64,
-    /// References per table level (0 = root).
+    /// References per level of the table walked (the guest's when nested),
+    /// root first.
     pub references_by_level: [u64; MAX_LEVELS],
     /// Cycles of walks: page-walk-cache probes plus references.
     pub cycles: u64,
@@ -30,11 +48,84 @@ pub struct WalkCounters {
     pub line_cache: LineCounters,
 }
 
+/// The host dimension of nested walks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NestedCounters {
+    /// References to guest table entries (each read after its address was
+    /// translated through the host).
+    pub guest_references: u64,
+    /// References to host table entries.
+    pub host_references: u64,
+    /// Host references per host table level, root first.
+    pub host_references_by_level: [u64; MAX_LEVELS],
+    /// Guest-physical addresses translated through the host: one per guest
+    /// entry read and one for the final address of each walk.
+    pub host_translations: u64,
+    /// Host translations that walked the host table (missed the nested TLB,
+    /// or there is none).
+    pub host_walks: u64,
+}
+
+/// VM exits by reason, and their cycles.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExitCounters {
+    /// Shadow: trapped guest page-table writes (guest demand-paging faults).
+    pub page_table_update: u64,
+    /// Shadow: trapped guest CR3 writes (guest context switches).
+    pub cr3_write: u64,
+    /// Shadow: hidden faults (shadow entries the guest had mapped).
+    pub shadow_fill: u64,
+    /// Nested: EPT/NPT violations (guest-physical pages mapped on first touch).
+    pub host_page_fault: u64,
+    /// Timer exits.
+    pub timer: u64,
+    /// Cycles of all exits: round trips plus the hypervisor's work.
+    pub cycles: u64,
+}
+
+impl ExitCounters {
+    pub fn total(&self) -> u64 {
+        self.page_table_update + self.cr3_write + self.shadow_fill + self.host_page_fault + self.timer
+    }
+}
+
+/// Why a VM exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    PageTableUpdate,
+    Cr3Write,
+    ShadowFill,
+    HostPageFault,
+    Timer,
+}
+
+/// One translation to walk for.
+#[derive(Clone, Copy, Debug)]
+pub struct WalkRequest {
+    /// The address space, numbered across the run.
+    pub space: usize,
+    /// Its VM, numbered in order of appearance.
+    pub vm: usize,
+    /// The address space numbered within its VM.
+    pub local: usize,
+    /// The tag its TLB and page-walk-cache entries carry.
+    pub tag: u32,
+    /// The tag of entries that belong to the VM rather than an address
+    /// space (the nested TLB, the host table's split caches).
+    pub vm_tag: u32,
+    /// The tag of the physical address space the walked table lives in, for
+    /// caches keyed by physical address: the VM's when its guest-physical
+    /// memory is walked (nested), else 0 (host-physical memory is one).
+    pub physical_tag: u32,
+    pub va: u64,
+    pub write: bool,
+}
+
 /// What one walk found and cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalkOutcome {
     pub page_shift: u32,
-    /// The leaf's dirty bit after the walk.
+    /// The dirty bit the translation is cached with.
     pub dirty: bool,
     pub references: u32,
     pub cycles: u32,
@@ -42,75 +133,539 @@ pub struct WalkOutcome {
     pub promoted: Option<(u64, u32)>,
 }
 
+/// A guest's (or the native OS's) tables and physical memory.
+#[derive(Debug, Clone)]
+struct Tables {
+    tables: PageTables,
+    frames: FrameAllocator,
+}
+
+#[derive(Debug, Clone)]
+/// Each mode's state, boxed: the modes differ a lot in size, and the box
+/// is reached once per walk.
+enum Mmu {
+    Native(Box<Tables>),
+    Nested(Box<Nested>),
+    Shadow(Box<Shadow>),
+}
+
+#[derive(Debug, Clone)]
+struct Nested {
+    /// One per VM: guest-physical memory starts afresh in each.
+    guests: Vec<Tables>,
+    /// The host table, one address space per VM.
+    host: Tables,
+    host_pwc: PageWalkCache,
+    host_shifts: Vec<u32>,
+    host_entry_bytes: u32,
+    tlb: Option<Tlb>,
+    tlb_latency: u32,
+    counters: NestedCounters,
+}
+
+#[derive(Debug, Clone)]
+struct Shadow {
+    guests: Vec<Tables>,
+    /// The hypervisor's guest-physical to host-physical map (one space per
+    /// VM; software, never walked by the hardware).
+    host_map: PageTables,
+    /// One shadow table per guest address space, in host memory.
+    shadow: PageTables,
+    host_frames: FrameAllocator,
+}
+
+/// Everything a walk needs, whatever the mode.
 #[derive(Debug, Clone)]
 pub struct Walker {
-    pub tables: PageTables,
-    pub pwc: PageWalkCache,
+    mmu: Mmu,
+    /// The page-walk cache of the table the hardware walks first (native,
+    /// the guest's when nested, the shadow's).
+    pwc: PageWalkCache,
     memory: WalkMemory,
+    /// Leaf shifts of the first table's levels, and its entry size.
     shifts: Vec<u32>,
     entry_bytes: u32,
+    /// Page sizes translations can have (index of per-size counters).
+    translation_shifts: Vec<u32>,
+    exit_costs: ExitConfig,
+    /// To create each VM's guest memory: (shape, policy, memory size,
+    /// allocator, seed).
+    guest_template: (crate::config::TableShape, PagePolicy, u64, crate::config::Allocator, u64),
     pub counters: WalkCounters,
-    /// References per walk.
+    pub exits: ExitCounters,
     pub reference_histogram: Distribution,
-    /// Cycles per walk.
     pub cycle_histogram: Distribution,
+}
+
+/// Seed stream of VM `vm`'s guest frames (VM 0 of a virtualized run, and a
+/// native run, use the config's seed as is).
+fn vm_seed(seed: u64, vm: usize) -> u64 {
+    if vm == 0 {
+        seed
+    } else {
+        SplitMix64::new(seed, 0x766d_0000 + vm as u64).next_u64()
+    }
 }
 
 impl Walker {
     pub fn new(config: &Config) -> Walker {
-        let tables = PageTables::new(config);
-        let shifts = (0..tables.levels()).map(|level| tables.level_shift(level)).collect();
+        let shape = config.table_shape();
+        let guest_policy = PagePolicy::from_config(config);
+        let guest_template =
+            (shape.clone(), guest_policy.clone(), config.memory.size.0, config.memory.allocator, config.seed);
+        let new_tables = |shape: &crate::config::TableShape, policy: PagePolicy, bytes: u64, allocator, seed| Tables {
+            tables: PageTables::new(shape.clone(), policy),
+            frames: FrameAllocator::new(shape, bytes, allocator, seed),
+        };
+        let shifts: Vec<u32> = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
+        let mmu = match config.mode {
+            Mode::Native => Mmu::Native(Box::new(new_tables(
+                &shape,
+                guest_policy,
+                config.memory.size.0,
+                config.memory.allocator,
+                config.seed,
+            ))),
+            Mode::Nested => {
+                let host = config.host.as_ref().expect("resolved");
+                let host_shape = config.host_shape().expect("resolved");
+                let nested = config.nested.as_ref().expect("resolved");
+                let tlb = nested.tlb.as_ref().map(|t| Tlb::nested(t, &host_shape, config.seed));
+                Mmu::Nested(Box::new(Nested {
+                    guests: Vec::new(),
+                    host: new_tables(
+                        &host_shape,
+                        PagePolicy::from_pages(&host.pages, &host_shape),
+                        host.memory.size.0,
+                        host.memory.allocator,
+                        config.seed ^ 0x686f_7374, // "host"
+                    ),
+                    host_pwc: PageWalkCache::for_table(&nested.pwc, &host_shape, config.seed ^ 0x686f_7374),
+                    host_shifts: (0..host_shape.index_bits.len()).map(|l| host_shape.leaf_shift(l)).collect(),
+                    host_entry_bytes: host_shape.entry_bytes,
+                    tlb_latency: nested.tlb.as_ref().map_or(0, |t| t.latency),
+                    tlb,
+                    counters: NestedCounters::default(),
+                }))
+            }
+            Mode::Shadow => {
+                let host = config.host.as_ref().expect("resolved");
+                let host_shape = config.host_shape().expect("resolved");
+                Mmu::Shadow(Box::new(Shadow {
+                    guests: Vec::new(),
+                    host_map: PageTables::new(host_shape.clone(), PagePolicy::from_pages(&host.pages, &host_shape)),
+                    // The shadow table has the hardware's format, the guest's;
+                    // the hypervisor chooses each entry's size and frame.
+                    shadow: PageTables::new(shape.clone(), PagePolicy::Fixed(shape.offset_bits)),
+                    host_frames: FrameAllocator::new_for(
+                        &[&host_shape, &shape],
+                        host.memory.size.0,
+                        host.memory.allocator,
+                        config.seed ^ 0x686f_7374,
+                    ),
+                }))
+            }
+        };
         Walker {
-            entry_bytes: tables.shape().entry_bytes,
-            tables,
+            mmu,
             pwc: PageWalkCache::new(config),
             memory: WalkMemory::new(config),
+            entry_bytes: shape.entry_bytes,
             shifts,
+            translation_shifts: config.translation_shifts(),
+            exit_costs: config.exits.clone().unwrap_or_default(),
+            guest_template,
             counters: WalkCounters::default(),
+            exits: ExitCounters::default(),
             reference_histogram: Distribution::default(),
             cycle_histogram: Distribution::default(),
         }
     }
 
-    /// Walks `space`'s table for `va` (faulting in what is missing).
-    pub fn walk(&mut self, space: usize, tag: u32, va: u64, write: bool) -> WalkOutcome {
-        let found = self.tables.walk(space, va, write);
-        let leaf = found.levels - 1;
-        let mut cycles = 0u32;
-        let mut references = 0u32;
-        let start = if self.pwc.is_unified() {
-            0
-        } else {
-            let (start, probe) = self.pwc.split_start(tag, va, &self.shifts, leaf);
-            cycles += probe;
-            start
+    /// Counts an exit and its cycles; returns the cycles.
+    pub fn exit(&mut self, reason: ExitReason) -> u64 {
+        let costs = &self.exit_costs;
+        let (counter, work) = match reason {
+            ExitReason::PageTableUpdate => (&mut self.exits.page_table_update, costs.page_table_update),
+            ExitReason::Cr3Write => (&mut self.exits.cr3_write, costs.cr3_write),
+            ExitReason::ShadowFill => (&mut self.exits.shadow_fill, costs.shadow_fill),
+            ExitReason::HostPageFault => (&mut self.exits.host_page_fault, costs.host_page_fault),
+            ExitReason::Timer => (&mut self.exits.timer, 0),
         };
-        for level in start..=leaf {
-            let addr = found.entry_addrs[level];
-            if level < leaf && self.pwc.is_unified() {
-                let (hit, probe) = self.pwc.unified_probe(addr, self.entry_bytes, level);
-                cycles += probe;
-                if hit {
-                    continue;
+        *counter += 1;
+        let cycles = u64::from(costs.round_trip) + u64::from(work);
+        self.exits.cycles += cycles;
+        cycles
+    }
+
+    fn guest(
+        template: &(crate::config::TableShape, PagePolicy, u64, crate::config::Allocator, u64),
+        guests: &mut Vec<Tables>,
+        vm: usize,
+    ) {
+        while guests.len() <= vm {
+            let (shape, policy, bytes, allocator, seed) = template;
+            let vm = guests.len();
+            guests.push(Tables {
+                tables: PageTables::new(shape.clone(), policy.clone()),
+                frames: FrameAllocator::new(shape, *bytes, *allocator, vm_seed(*seed, vm)),
+            });
+        }
+    }
+
+    /// Walks for `request` (faulting in what is missing).
+    pub fn walk(&mut self, request: &WalkRequest) -> WalkOutcome {
+        let mut host_faults = 0u64;
+        let mut exit = None;
+        let outcome = match &mut self.mmu {
+            Mmu::Native(native) => {
+                let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
+                self.counters.accessed_bits_set += u64::from(found.set_accessed);
+                self.counters.dirty_bits_set += u64::from(found.set_dirty);
+                self.counters.faulting_walks += u64::from(found.faulted);
+                let memory = &mut self.memory;
+                let counters = &mut self.counters;
+                let (references, cycles) = walk_levels(
+                    &mut self.pwc,
+                    request,
+                    request.va,
+                    &self.shifts,
+                    self.entry_bytes,
+                    &found.entry_addrs[..found.levels],
+                    |level, addr| {
+                        counters.references_by_level[level] += 1;
+                        memory.reference(addr, &mut counters.line_cache)
+                    },
+                );
+                WalkOutcome {
+                    page_shift: found.page_shift,
+                    dirty: found.dirty,
+                    references,
+                    cycles,
+                    promoted: found.promoted,
                 }
             }
-            references += 1;
-            self.counters.references_by_level[level] += 1;
-            cycles += self.memory.reference(addr, &mut self.counters.line_cache);
+            Mmu::Nested(nested) => {
+                Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
+                let guest = &mut nested.guests[request.vm];
+                let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+                self.counters.accessed_bits_set += u64::from(found.set_accessed);
+                self.counters.dirty_bits_set += u64::from(found.set_dirty);
+                self.counters.faulting_walks += u64::from(found.faulted);
+                let memory = &mut self.memory;
+                let counters = &mut self.counters;
+                let mut host_references = 0;
+                let (guest_references, mut cycles) = walk_levels(
+                    &mut self.pwc,
+                    request,
+                    request.va,
+                    &self.shifts,
+                    self.entry_bytes,
+                    &found.entry_addrs[..found.levels],
+                    |level, gpa| {
+                        // The guest entry's address is guest-physical: find
+                        // it in the host first, then read it.
+                        let host = nested.host_translate(request, gpa, false, memory, counters);
+                        host_references += host.references;
+                        host_faults += u64::from(host.faulted);
+                        counters.references_by_level[level] += 1;
+                        nested.counters.guest_references += 1;
+                        host.cycles + memory.reference(host.hpa, &mut counters.line_cache)
+                    },
+                );
+                let gpa = found.frame + (request.va & ((1u64 << found.page_shift) - 1));
+                let host = nested.host_translate(request, gpa, request.write, memory, counters);
+                host_references += host.references;
+                host_faults += u64::from(host.faulted);
+                cycles += host.cycles;
+                WalkOutcome {
+                    page_shift: found.page_shift.min(host.shift),
+                    dirty: found.dirty,
+                    references: guest_references + host_references,
+                    cycles,
+                    promoted: None,
+                }
+            }
+            Mmu::Shadow(shadow) => {
+                Walker::guest(&self.guest_template, &mut shadow.guests, request.vm);
+                if shadow.shadow.translate(request.space, request.va).is_none() {
+                    // The hardware finds no shadow entry: the hypervisor looks
+                    // at the guest's tables (faulting the page in there if the
+                    // guest never mapped it, a trapped page-table write) and
+                    // at its own map of guest memory, and fills the entry.
+                    let guest = &mut shadow.guests[request.vm];
+                    let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+                    let gpa = found.frame + (request.va & ((1u64 << found.page_shift) - 1));
+                    let host = shadow.host_map.walk(request.vm, gpa, request.write, &mut shadow.host_frames);
+                    let hpa = host.frame + (gpa & ((1u64 << host.page_shift) - 1));
+                    let shift = found.page_shift.min(host.page_shift);
+                    shadow.shadow.map(request.space, request.va, shift, hpa >> shift << shift, &mut shadow.host_frames);
+                    self.counters.faulting_walks += u64::from(found.faulted);
+                    exit = Some(if found.faulted { ExitReason::PageTableUpdate } else { ExitReason::ShadowFill });
+                }
+                let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
+                self.counters.accessed_bits_set += u64::from(found.set_accessed);
+                self.counters.dirty_bits_set += u64::from(found.set_dirty);
+                let memory = &mut self.memory;
+                let counters = &mut self.counters;
+                let (references, cycles) = walk_levels(
+                    &mut self.pwc,
+                    request,
+                    request.va,
+                    &self.shifts,
+                    self.entry_bytes,
+                    &found.entry_addrs[..found.levels],
+                    |level, addr| {
+                        counters.references_by_level[level] += 1;
+                        memory.reference(addr, &mut counters.line_cache)
+                    },
+                );
+                WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: None }
+            }
+        };
+        for _ in 0..host_faults {
+            self.exit(ExitReason::HostPageFault);
         }
-        self.pwc.split_fill(tag, va, &self.shifts, start, leaf);
-
-        let size_index = self.tables.shape().page_shifts.iter().position(|&s| s == found.page_shift).expect("mappable");
+        if let Some(reason) = exit {
+            self.exit(reason);
+        }
+        let size_index =
+            self.translation_shifts.iter().position(|&s| s == outcome.page_shift).expect("a translation size");
         let c = &mut self.counters;
         c.walks += 1;
         c.walks_by_size[size_index] += 1;
-        c.faulting_walks += u64::from(found.faulted);
-        c.references += u64::from(references);
-        c.cycles += u64::from(cycles);
-        c.accessed_bits_set += u64::from(found.set_accessed);
-        c.dirty_bits_set += u64::from(found.set_dirty);
-        self.reference_histogram.record(u64::from(references));
-        self.cycle_histogram.record(u64::from(cycles));
-        WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: found.promoted }
+        c.references += u64::from(outcome.references);
+        c.cycles += u64::from(outcome.cycles);
+        self.reference_histogram.record(u64::from(outcome.references));
+        self.cycle_histogram.record(u64::from(outcome.cycles));
+        outcome
     }
+
+    /// Sets the dirty bit of the page a store found cached clean; returns
+    /// whether it was clear.
+    pub fn mark_dirty(&mut self, request: &WalkRequest) -> bool {
+        match &mut self.mmu {
+            Mmu::Native(native) => native.tables.mark_dirty(request.space, request.va),
+            Mmu::Nested(nested) => {
+                nested.guests.get_mut(request.vm).is_some_and(|g| g.tables.mark_dirty(request.local, request.va))
+            }
+            Mmu::Shadow(shadow) => shadow.shadow.mark_dirty(request.space, request.va),
+        }
+    }
+
+    /// Drops the page-walk-cache entries tagged `tag` (an address-space id
+    /// being recycled); returns how many went.
+    pub fn flush_tag(&mut self, tag: u32) -> u64 {
+        self.pwc.flush_tagged(tag)
+    }
+
+    /// Empties every page-walk cache and the nested TLB; returns the entries
+    /// lost.
+    pub fn flush_all(&mut self) -> u64 {
+        let mut lost = self.pwc.flush_all();
+        if let Mmu::Nested(nested) = &mut self.mmu {
+            lost += nested.host_pwc.flush_all();
+            if let Some(tlb) = &mut nested.tlb {
+                lost += tlb.invalidate_where(|_, _, _| true);
+            }
+        }
+        lost
+    }
+
+    /// Drops the page-walk-cache entries of address space `tag` after a THP
+    /// promotion (as INVLPG would).
+    pub fn flush_space(&mut self, tag: u32) {
+        self.pwc.flush_space(tag);
+    }
+
+    pub fn pwc_counters(&self) -> Option<&PwcCounters> {
+        self.pwc.counters()
+    }
+
+    /// Minor faults: first touches of pages of the table the OS manages (the
+    /// guest's when virtualized).
+    pub fn faults(&self) -> u64 {
+        match (&self.mmu, self.guests()) {
+            (Mmu::Native(native), _) => native.tables.faults(),
+            (_, guests) => guests.iter().map(|g| g.tables.faults()).sum(),
+        }
+    }
+
+    /// Each VM's tables and memory (none in native mode).
+    fn guests(&self) -> &[Tables] {
+        match &self.mmu {
+            Mmu::Native(_) => &[],
+            Mmu::Nested(nested) => &nested.guests,
+            Mmu::Shadow(shadow) => &shadow.guests,
+        }
+    }
+
+    pub fn promotions(&self) -> u64 {
+        match &self.mmu {
+            Mmu::Native(native) => native.tables.promotions(),
+            _ => 0,
+        }
+    }
+
+    /// Live table nodes per level of the OS's tables (all guests together
+    /// when virtualized).
+    pub fn page_tables(&self) -> Vec<LevelMemory> {
+        match &self.mmu {
+            Mmu::Native(native) => native.tables.memory(),
+            Mmu::Nested(_) | Mmu::Shadow(_) => {
+                let mut total = self.guest_template_memory();
+                for guest in self.guests() {
+                    for (sum, level) in total.iter_mut().zip(guest.tables.memory()) {
+                        sum.nodes += level.nodes;
+                    }
+                }
+                total
+            }
+        }
+    }
+
+    fn guest_template_memory(&self) -> Vec<LevelMemory> {
+        PageTables::new(self.guest_template.0.clone(), self.guest_template.1.clone()).memory()
+    }
+
+    /// Nested: the host tables' nodes; shadow: the shadow tables'.
+    pub fn other_tables(&self) -> Option<Vec<LevelMemory>> {
+        match &self.mmu {
+            Mmu::Native(_) => None,
+            Mmu::Nested(nested) => Some(nested.host.tables.memory()),
+            Mmu::Shadow(shadow) => Some(shadow.shadow.memory()),
+        }
+    }
+
+    /// Physical bytes handed out: (guest or native, host).
+    pub fn allocated_bytes(&self) -> (u64, u64) {
+        match &self.mmu {
+            Mmu::Native(native) => (native.frames.allocated_bytes(), 0),
+            Mmu::Nested(nested) => {
+                (nested.guests.iter().map(|g| g.frames.allocated_bytes()).sum(), nested.host.frames.allocated_bytes())
+            }
+            Mmu::Shadow(shadow) => {
+                (shadow.guests.iter().map(|g| g.frames.allocated_bytes()).sum(), shadow.host_frames.allocated_bytes())
+            }
+        }
+    }
+
+    /// The nested dimension's counters, its page-walk caches' and TLB's.
+    pub fn nested(&self) -> Option<(NestedCounters, Option<PwcCounters>, Option<TlbCounters>)> {
+        match &self.mmu {
+            Mmu::Nested(nested) => Some((
+                nested.counters.clone(),
+                nested.host_pwc.counters().cloned(),
+                nested.tlb.as_ref().map(Tlb::counters),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Address spaces that have tables.
+    pub fn address_spaces(&self) -> usize {
+        match &self.mmu {
+            Mmu::Native(native) => native.tables.address_spaces(),
+            Mmu::Nested(_) | Mmu::Shadow(_) => self.guests().iter().map(|g| g.tables.address_spaces()).sum(),
+        }
+    }
+}
+
+/// A guest-physical address translated through the host.
+struct HostTranslation {
+    hpa: u64,
+    shift: u32,
+    references: u32,
+    cycles: u32,
+    /// The host had to map the page first (an EPT/NPT violation).
+    faulted: bool,
+}
+
+impl Nested {
+    /// Translates a guest-physical address of `request`'s VM through the
+    /// nested TLB, or a walk of the host table.
+    fn host_translate(
+        &mut self,
+        request: &WalkRequest,
+        gpa: u64,
+        write: bool,
+        memory: &mut WalkMemory,
+        counters: &mut WalkCounters,
+    ) -> HostTranslation {
+        self.counters.host_translations += 1;
+        let mut cycles = 0;
+        if let Some(tlb) = &mut self.tlb {
+            cycles += self.tlb_latency;
+            // Counted as loads: the nested TLB serves the walker alone.
+            if let Some(hit) = tlb.lookup(request.vm_tag, gpa, 1) {
+                let (hpa, _) = self.host.tables.translate(request.vm, gpa).expect("cached, so mapped");
+                return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
+            }
+        }
+        self.counters.host_walks += 1;
+        let found = self.host.tables.walk(request.vm, gpa, write, &mut self.host.frames);
+        let host_counters = &mut self.counters;
+        // Host-table entries belong to the VM, not to an address space, and
+        // live in host-physical memory.
+        let host_request = WalkRequest { tag: request.vm_tag, physical_tag: 0, ..*request };
+        let (references, walk_cycles) = walk_levels(
+            &mut self.host_pwc,
+            &host_request,
+            gpa,
+            &self.host_shifts,
+            self.host_entry_bytes,
+            &found.entry_addrs[..found.levels],
+            |level, addr| {
+                host_counters.host_references += 1;
+                host_counters.host_references_by_level[level] += 1;
+                memory.reference(addr, &mut counters.line_cache)
+            },
+        );
+        cycles += walk_cycles;
+        if let Some(tlb) = &mut self.tlb {
+            tlb.count_miss(1, found.page_shift);
+            tlb.fill(request.vm_tag, gpa, found.page_shift, false);
+        }
+        let hpa = found.frame + (gpa & ((1u64 << found.page_shift) - 1));
+        HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
+    }
+}
+
+/// Reads one table's entries for `va`, root first to `entry_addrs`' last
+/// (the leaf), skipping what the page-walk cache lets it skip; `read`
+/// performs one reference and returns its cycles. Returns the references
+/// and cycles.
+fn walk_levels(
+    pwc: &mut PageWalkCache,
+    request: &WalkRequest,
+    va: u64,
+    shifts: &[u32],
+    entry_bytes: u32,
+    entry_addrs: &[u64],
+    mut read: impl FnMut(usize, u64) -> u32,
+) -> (u32, u32) {
+    let leaf = entry_addrs.len() - 1;
+    let mut cycles = 0;
+    let mut references = 0;
+    let unified = pwc.is_unified();
+    let start = if unified {
+        0
+    } else {
+        let (start, probe) = pwc.split_start(request.tag, va, shifts, leaf);
+        cycles += probe;
+        start
+    };
+    for (level, &addr) in entry_addrs.iter().enumerate().skip(start) {
+        if level < leaf && unified {
+            let (hit, probe) = pwc.unified_probe(addr, entry_bytes, level, request.physical_tag);
+            cycles += probe;
+            if hit {
+                continue;
+            }
+        }
+        references += 1;
+        cycles += read(level, addr);
+    }
+    pwc.split_fill(request.tag, va, shifts, start, leaf);
+    (references, cycles)
 }
