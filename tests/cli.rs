@@ -200,7 +200,7 @@ fn run_with_overrides_and_a_mix() {
     assert_eq!(summary["config"]["pages"]["size"], "2MiB");
     assert_eq!(summary["config"]["tlb"]["l2d"]["entries"], 1024);
     assert_eq!(summary["metrics"]["references"], 1_598_213 + 1_966_570);
-    assert_eq!(summary["metrics"]["page_tables"]["address_spaces"], 2);
+    assert_eq!(summary["metrics"]["address_spaces"], 2);
     assert_eq!(summary["workload"]["quantum"], 50000);
 }
 
@@ -242,4 +242,44 @@ fn bad_configs_and_unmappable_traces_exit_2() {
         stderr(&output)
     );
     assert!(!dir.path().join("o/summary.json").exists(), "a failed run writes no summary");
+}
+
+#[test]
+fn virtualized_presets_report_exits_and_the_host_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    for (preset, mode) in [("skylake-nested", "nested"), ("skylake-shadow", "shadow")] {
+        let out = dir.path().join(preset);
+        let output = mmusim(&[
+            "run",
+            "--config",
+            &format!("configs/{preset}.toml"),
+            "--trace",
+            "traces/sort.lackey.zst",
+            "--trace",
+            "traces/tiny/hand.lackey",
+            "--quantum",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let metrics = &summary["metrics"];
+        assert_eq!(metrics["mode"], mode);
+        assert_eq!(summary["config"]["host"]["page_table"]["format"], "x86-64-4level");
+        // hand.lackey's five instructions run in three turns (two, two, one),
+        // so the two address spaces switch six times.
+        assert_eq!(metrics["context"]["context_switches"], 6);
+        let exits = &metrics["vm_exits"]["by_reason"];
+        if mode == "shadow" {
+            assert_eq!(exits["cr3_write"], 6);
+            assert_eq!(exits["page_table_update"], metrics["minor_faults"]);
+            assert!(metrics["shadow_page_tables"]["tables"].as_u64().unwrap() > 0);
+        } else {
+            assert!(metrics["nested"]["host_references"].as_u64().unwrap() > 0);
+            assert!(exits["host_page_fault"].as_u64().unwrap() > 0);
+            assert!(metrics["host_page_tables"]["tables"].as_u64().unwrap() > 0);
+        }
+    }
 }

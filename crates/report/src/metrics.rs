@@ -143,13 +143,74 @@ pub struct TableLevelMetrics {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PageTableMetrics {
-    pub address_spaces: u64,
     pub levels: Ordered<TableLevelMetrics>,
     pub tables: u64,
     pub pages: u64,
     pub bytes: u64,
-    /// Physical memory handed out: data pages and table nodes.
-    pub allocated_bytes: u64,
+}
+
+impl PageTableMetrics {
+    fn of(levels: &[mmusim_translate::pagetable::LevelMemory]) -> PageTableMetrics {
+        let count = levels.len();
+        let levels: Vec<(String, TableLevelMetrics)> = levels
+            .iter()
+            .enumerate()
+            .map(|(i, level)| {
+                let metrics = TableLevelMetrics {
+                    tables: level.nodes,
+                    pages: level.nodes * level.node_bytes.div_ceil(4096),
+                    bytes: level.nodes * level.node_bytes,
+                };
+                (level_name(i, count), metrics)
+            })
+            .collect();
+        PageTableMetrics {
+            tables: levels.iter().map(|(_, l)| l.tables).sum(),
+            pages: levels.iter().map(|(_, l)| l.pages).sum(),
+            bytes: levels.iter().map(|(_, l)| l.bytes).sum(),
+            levels: Ordered(levels),
+        }
+    }
+}
+
+/// Switches between address spaces and what they cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContextMetrics {
+    pub context_switches: u64,
+    pub vm_switches: u64,
+    pub flushes: u64,
+    pub id_recycles: u64,
+    pub entries_flushed: u64,
+}
+
+/// VM exits by reason.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExitMetrics {
+    pub exits: u64,
+    pub per_kilo_instruction: Option<f64>,
+    pub by_reason: Ordered<u64>,
+    pub cycles: u64,
+}
+
+/// The host dimension of nested walks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NestedMetrics {
+    pub guest_references: u64,
+    pub host_references: u64,
+    pub host_references_by_level: Ordered<u64>,
+    pub host_translations: u64,
+    pub host_walks: u64,
+    pub nested_tlb: Option<NestedTlbMetrics>,
+    pub host_page_walk_caches: Option<PwcMetrics>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NestedTlbMetrics {
+    pub lookups: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: Option<f64>,
+    pub hits_by_page_size: Ordered<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -170,7 +231,23 @@ pub struct Metrics {
     pub accessed_bits_set: u64,
     pub dirty_bits_set: u64,
     pub dirty_assists: u64,
+    pub context: ContextMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_exits: Option<ExitMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nested: Option<NestedMetrics>,
+    pub address_spaces: u64,
+    pub vms: u64,
+    /// The OS's tables: the guests' when virtualized.
     pub page_tables: PageTableMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_page_tables: Option<PageTableMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_page_tables: Option<PageTableMetrics>,
+    /// Physical memory handed out (guest-physical when virtualized).
+    pub allocated_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_allocated_bytes: Option<u64>,
     pub translation_cycles: u64,
     pub translation_cycles_per_instruction: Option<f64>,
 }
@@ -253,27 +330,59 @@ impl Metrics {
             misses: w.line_cache.misses,
             hit_rate: ratio(w.line_cache.hits, w.line_cache.hits + w.line_cache.misses),
         });
-        let table_levels: Vec<(String, TableLevelMetrics)> = report
-            .page_tables
-            .iter()
-            .enumerate()
-            .map(|(i, level)| {
-                let metrics = TableLevelMetrics {
-                    tables: level.nodes,
-                    pages: level.nodes * level.node_bytes.div_ceil(4096),
-                    bytes: level.nodes * level.node_bytes,
-                };
-                (level_name(i, levels), metrics)
-            })
-            .collect();
-        let page_tables = PageTableMetrics {
-            address_spaces: report.address_spaces,
-            tables: table_levels.iter().map(|(_, l)| l.tables).sum(),
-            pages: table_levels.iter().map(|(_, l)| l.pages).sum(),
-            bytes: table_levels.iter().map(|(_, l)| l.bytes).sum(),
-            levels: Ordered(table_levels),
-            allocated_bytes: report.allocated_bytes,
-        };
+        let virtualized = report.exits.is_some();
+        let vm_exits = report.exits.as_ref().map(|e| ExitMetrics {
+            exits: e.total(),
+            per_kilo_instruction: per_kilo(e.total(), instructions),
+            by_reason: Ordered(vec![
+                ("page_table_update".into(), e.page_table_update),
+                ("cr3_write".into(), e.cr3_write),
+                ("shadow_fill".into(), e.shadow_fill),
+                ("host_page_fault".into(), e.host_page_fault),
+                ("timer".into(), e.timer),
+            ]),
+            cycles: e.cycles,
+        });
+        let nested = report.nested.as_ref().map(|n| {
+            let host_levels = report.host_page_tables.as_ref().map_or(0, Vec::len);
+            let host_sizes: Vec<String> =
+                report.host_page_shifts.iter().flatten().map(|&s| ByteSize(1 << s).to_string()).collect();
+            NestedMetrics {
+                guest_references: n.counters.guest_references,
+                host_references: n.counters.host_references,
+                host_references_by_level: Ordered(
+                    (0..host_levels)
+                        .map(|i| (level_name(i, host_levels), n.counters.host_references_by_level[i]))
+                        .collect(),
+                ),
+                host_translations: n.counters.host_translations,
+                host_walks: n.counters.host_walks,
+                nested_tlb: n.tlb.as_ref().map(|t| NestedTlbMetrics {
+                    lookups: t.total_lookups(),
+                    hits: t.total_hits(),
+                    misses: t.total_misses(),
+                    hit_rate: ratio(t.total_hits(), t.total_lookups()),
+                    hits_by_page_size: Ordered(host_sizes.iter().cloned().zip(t.hits_by_size).collect()),
+                }),
+                host_page_walk_caches: n.host_pwc.as_ref().map(|pwc| PwcMetrics {
+                    kind: config.nested.as_ref().map_or(PwcKind::None, |c| c.pwc.kind),
+                    levels: Ordered(
+                        (0..host_levels.saturating_sub(1))
+                            .filter(|&i| pwc.lookups[i] > 0)
+                            .map(|i| {
+                                let metrics = CacheLevelMetrics {
+                                    lookups: pwc.lookups[i],
+                                    hits: pwc.hits[i],
+                                    hit_rate: ratio(pwc.hits[i], pwc.lookups[i]),
+                                };
+                                (level_name(i, host_levels), metrics)
+                            })
+                            .collect(),
+                    ),
+                }),
+            }
+        });
+        let c = &report.context;
         Metrics {
             mode: report.mode.to_owned(),
             references: report.references(),
@@ -291,7 +400,22 @@ impl Metrics {
             accessed_bits_set: w.accessed_bits_set,
             dirty_bits_set: w.dirty_bits_set + report.run.dirty_bits_set_by_assists,
             dirty_assists: report.run.dirty_assists,
-            page_tables,
+            context: ContextMetrics {
+                context_switches: c.context_switches,
+                vm_switches: c.vm_switches,
+                flushes: c.flushes,
+                id_recycles: c.id_recycles,
+                entries_flushed: c.entries_flushed,
+            },
+            vm_exits,
+            nested,
+            address_spaces: report.address_spaces,
+            vms: report.vms,
+            page_tables: PageTableMetrics::of(&report.page_tables),
+            host_page_tables: report.host_page_tables.as_deref().map(PageTableMetrics::of),
+            shadow_page_tables: report.shadow_page_tables.as_deref().map(PageTableMetrics::of),
+            allocated_bytes: report.allocated_bytes,
+            host_allocated_bytes: virtualized.then_some(report.host_allocated_bytes),
             translation_cycles: report.run.translation_cycles,
             translation_cycles_per_instruction: ratio(report.run.translation_cycles, instructions),
         }

@@ -107,12 +107,55 @@ pub fn render(output: &RunOutput) -> String {
             .collect();
         let _ = writeln!(out, "  page-walk cache hit rates: {}", levels.join(", "));
     }
+    if let Some(nested) = &m.nested {
+        let _ = writeln!(
+            out,
+            "  nested: {} guest and {} host references; {} of {} guest-physical translations walked the host{}",
+            thousands(nested.guest_references),
+            thousands(nested.host_references),
+            thousands(nested.host_walks),
+            thousands(nested.host_translations),
+            nested.nested_tlb.as_ref().map_or(String::new(), |t| format!(
+                " (nested TLB hit rate {}%)",
+                rate(t.hit_rate.map(|r| r * 100.0), 1)
+            ))
+        );
+    }
+    let c = &m.context;
+    if c.context_switches + c.vm_switches > 0 {
+        let _ = writeln!(
+            out,
+            "  {} context and {} VM switches: {} flushes, {} id recycles, {} entries flushed",
+            thousands(c.context_switches),
+            thousands(c.vm_switches),
+            thousands(c.flushes),
+            thousands(c.id_recycles),
+            thousands(c.entries_flushed)
+        );
+    }
+    if let Some(exits) = &m.vm_exits {
+        let reasons: Vec<String> =
+            exits.by_reason.0.iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{} {r}", thousands(*n))).collect();
+        let _ = writeln!(
+            out,
+            "  {} VM exits ({}), {} cycles",
+            thousands(exits.exits),
+            if reasons.is_empty() { "none".to_owned() } else { reasons.join(", ") },
+            thousands(exits.cycles)
+        );
+    }
+    let mut tables =
+        format!("page tables {} in {} tables", bytes(m.page_tables.bytes), thousands(m.page_tables.tables));
+    if let Some(host) = &m.host_page_tables {
+        tables.push_str(&format!(" (host: {})", bytes(host.bytes)));
+    }
+    if let Some(shadow) = &m.shadow_page_tables {
+        tables.push_str(&format!(" (shadow: {})", bytes(shadow.bytes)));
+    }
     let _ = writeln!(
         out,
-        "  {} minor faults, page tables {} in {} tables, translation overhead {} cycles per instruction",
+        "  {} minor faults, {tables}, translation overhead {} cycles per instruction",
         thousands(m.minor_faults),
-        bytes(m.page_tables.bytes),
-        thousands(m.page_tables.tables),
         rate(m.translation_cycles_per_instruction, 4)
     );
     out

@@ -18,7 +18,19 @@ fn repo() -> PathBuf {
 
 const TRACES_64: [&str; 5] =
     ["sort.lackey.zst", "gzip.lackey.xz", "python-dict.lackey.gz", "randaccess.lackey.zst", "randaccess32.lackey.zst"];
-const PRESETS_64: [&str; 5] = ["skylake", "golden-cove", "zen2", "zen4", "cortex-a76"];
+const PRESETS_64: [&str; 11] = [
+    "skylake",
+    "golden-cove",
+    "zen2",
+    "zen4",
+    "cortex-a76",
+    "skylake-nested",
+    "skylake-shadow",
+    "golden-cove-nested",
+    "zen4-nested",
+    "zen4-shadow",
+    "cortex-a76-nested",
+];
 
 #[derive(Serialize)]
 struct Golden<'a> {
