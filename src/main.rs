@@ -25,7 +25,7 @@ enum Command {
         /// Override a config key, e.g. --set tlb.l2.entries=2048 (repeatable).
         #[arg(long = "set", value_parser = parse_override)]
         overrides: Vec<(String, String)>,
-        /// Directory for summary.json.
+        /// Directory for summary.json, metrics.csv, histograms.csv and the .hgrm files.
         #[arg(long, default_value = "results/run")]
         out: PathBuf,
     },
@@ -157,9 +157,9 @@ fn run(cli: Cli) -> Result<(), String> {
             let config = mmusim_report::config_file::load(&config, &overrides).map_err(|e| e.to_string())?;
             let workload = workload.load()?;
             let output = mmusim_report::run::run(&config, &workload).map_err(|e| e.to_string())?;
-            let path = mmusim_report::summary::write_summary(&out, &output).map_err(|e| e.to_string())?;
+            let dir = mmusim_report::summary::write_summary(&out, &output).map_err(|e| e.to_string())?;
             emit(&mmusim_report::summary::render(&output))?;
-            emit(&format!("  wrote {}\n", path.display()))?;
+            emit(&format!("  wrote summary.json, metrics.csv, histograms.csv and .hgrm files to {}\n", dir.display()))?;
         }
         Command::Config(ConfigCommand::Show { file, overrides }) => {
             let config = mmusim_report::config_file::load(&file, &overrides).map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 
 pub mod config_file;
 pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
 pub mod run;
 pub mod summary;

@@ -34,6 +34,9 @@ pub struct TraceProvenance {
 /// The workload part of the provenance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WorkloadProvenance {
+    /// Its name in tables (the traces' file names up to their first dot,
+    /// joined by `+`, unless a sweep names it).
+    pub name: String,
     /// Instructions per turn (only meaningful with several traces).
     pub quantum: u64,
     pub traces: Vec<TraceProvenance>,
@@ -47,6 +50,9 @@ pub struct RunOutput {
     pub workload: WorkloadProvenance,
     pub report: SimReport,
     pub metrics: Metrics,
+    /// References and cycles per walk, exactly.
+    pub references: mmusim_translate::histogram::Distribution,
+    pub cycles: mmusim_translate::histogram::Distribution,
 }
 
 #[derive(Debug)]
@@ -102,6 +108,12 @@ pub fn sha256_file(path: &Path) -> Result<String, RunError> {
 /// Runs `workload` on the machine `config` describes: the traces are read
 /// and decoded on one thread while the simulation runs on this one.
 pub fn run(config: &Config, workload: &Workload) -> Result<RunOutput, RunError> {
+    let name = crate::outputs::workload_name(&workload.traces.iter().map(|t| t.path.clone()).collect::<Vec<_>>());
+    run_named(config, workload, &name)
+}
+
+/// `run`, with the workload's name given.
+pub fn run_named(config: &Config, workload: &Workload, name: &str) -> Result<RunOutput, RunError> {
     let mut sim = Simulator::new(config).map_err(RunError::Config)?;
     let mut mix = workload.open()?;
     let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
@@ -156,13 +168,20 @@ pub fn run(config: &Config, workload: &Workload) -> Result<RunOutput, RunError> 
             })
         })
         .collect::<Result<Vec<_>, RunError>>()?;
+    Ok(finish(&sim, WorkloadProvenance { name: name.to_owned(), quantum: workload.quantum, traces }))
+}
+
+/// A finished simulator's outputs.
+pub fn finish(sim: &Simulator, workload: WorkloadProvenance) -> RunOutput {
     let report = sim.report();
     let (references, cycles) = sim.histograms();
     let metrics = Metrics::new(sim.config(), &report, references, cycles);
-    Ok(RunOutput {
+    RunOutput {
         config: sim.config().clone(),
-        workload: WorkloadProvenance { quantum: workload.quantum, traces },
+        workload,
         report,
         metrics,
-    })
+        references: references.clone(),
+        cycles: cycles.clone(),
+    }
 }

@@ -25,11 +25,27 @@ pub struct Summary<'a> {
     pub config: &'a mmusim_translate::Config,
     pub workload: &'a WorkloadProvenance,
     pub metrics: &'a Metrics,
+    /// References and cycles per walk: every value that occurred, with its
+    /// count, ascending.
+    pub distributions: crate::metrics::Ordered<Vec<(u64, u64)>>,
 }
 
 impl<'a> Summary<'a> {
     pub fn of(output: &'a RunOutput) -> Summary<'a> {
-        Summary { tool: TOOL, config: &output.config, workload: &output.workload, metrics: &output.metrics }
+        let distributions = crate::metrics::Ordered(
+            crate::outputs::DISTRIBUTIONS
+                .iter()
+                .zip([&output.references, &output.cycles])
+                .map(|(name, d)| (name.to_string(), d.buckets().collect()))
+                .collect(),
+        );
+        Summary {
+            tool: TOOL,
+            config: &output.config,
+            workload: &output.workload,
+            metrics: &output.metrics,
+            distributions,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -39,13 +55,12 @@ impl<'a> Summary<'a> {
     }
 }
 
-/// Writes `summary.json` into `dir` (created if needed), atomically.
+/// Writes a run's directory (summary.json, metrics.csv, histograms.csv,
+/// .hgrm files) into `dir`, each file atomically; returns `dir`.
 pub fn write_summary(dir: &Path, output: &RunOutput) -> Result<PathBuf, RunError> {
-    std::fs::create_dir_all(dir).map_err(|e| RunError::Io(format!("{}: cannot create: {e}", dir.display())))?;
-    let path = dir.join("summary.json");
-    mmusim_trace::write_atomically(&path, Summary::of(output).to_json().as_bytes())
-        .map_err(|e| RunError::Io(format!("{}: cannot write: {e}", path.display())))?;
-    Ok(path)
+    let params = vec![("config".to_owned(), output.config.name.clone())];
+    crate::outputs::write_run_dir(dir, &output.config.name, &params, output)?;
+    Ok(dir.to_owned())
 }
 
 fn rate(value: Option<f64>, digits: usize) -> String {
