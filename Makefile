@@ -7,11 +7,11 @@ MMUSIM := target/release/mmusim
 build:
 	$(CARGO) build --release --locked
 
-## The main job on a bundled real trace: a Skylake-like machine with 4 KiB pages, then with
-## transparent huge pages, on a random-access kernel; summaries land in results/demo/.
+## The main job on the bundled real traces: four real-machine presets, with 4 KiB pages and
+## with transparent huge pages, on four programs (configs/sweeps/demo.toml); results/demo/
+## gets metrics.csv (one row per configuration x trace), histograms.csv and a directory per run.
 demo: build
-	$(MMUSIM) run --config configs/skylake.toml --trace traces/randaccess.lackey.zst --out results/demo/skylake-4k
-	$(MMUSIM) run --config configs/skylake.toml --set pages.policy=thp --trace traces/randaccess.lackey.zst --out results/demo/skylake-thp
+	$(MMUSIM) sweep configs/sweeps/demo.toml --out results/demo
 
 ## Every test: unit, property, golden and command-line.
 test:

@@ -29,6 +29,50 @@ enum Command {
         #[arg(long, default_value = "results/run")]
         out: PathBuf,
     },
+    /// Run every configuration of a sweep spec over its workloads, each trace read once for all runs.
+    Sweep {
+        /// The sweep spec (TOML: configs, traces or [[workload]]s, [set], [axes]); see configs/sweeps/.
+        spec: PathBuf,
+        /// Output directory [default: results/sweeps/<the spec's name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Simulation threads [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only shard I of N (0 <= I < N) [default: from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT].
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<mmusim_report::sweep::Shard>,
+        /// Print the runs and workloads the spec expands to, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Merge the output directories of a sharded sweep, checking that every run is there exactly once.
+    Merge {
+        /// Where the merged sweep goes.
+        out: PathBuf,
+        /// The shards' output directories.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
+    /// Compare metrics with a baseline: exit 0 when all hold, 1 on a regression, 2 on bad input.
+    Check {
+        /// The baseline: a metrics.csv or a directory holding one.
+        baseline: PathBuf,
+        /// The metrics to check: a metrics.csv or a directory holding one (a sweep's or a run's).
+        current: PathBuf,
+        /// Per-metric tolerances (TOML: [default] and [metrics] with abs, rel, direction).
+        #[arg(long)]
+        tolerances: Option<PathBuf>,
+        /// Also write every compared cell with its status as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Make CURRENT the new baseline (after showing what changed) and exit 0.
+        #[arg(long)]
+        bless: bool,
+    },
     /// Inspect configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -114,6 +158,10 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
     mmusim_report::config_file::parse_override(s)
 }
 
+fn parse_shard(s: &str) -> Result<mmusim_report::sweep::Shard, String> {
+    mmusim_report::sweep::Shard::parse(s)
+}
+
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
@@ -137,10 +185,13 @@ fn emit(text: &str) -> Result<(), String> {
     }
 }
 
+/// Exit status of a check that found a regression.
+const REGRESSED: u8 = 1;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             #[allow(clippy::print_stderr)]
             {
@@ -151,8 +202,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Sweep { spec, out, threads, shard, dry_run, quiet } => {
+            return sweep(&spec, out, threads, shard, dry_run, quiet);
+        }
+        Command::Merge { out, shards } => {
+            let runs = mmusim_report::sweep::merge(&out, &shards).map_err(|e| e.to_string())?;
+            emit(&format!("merged {} shards ({runs} runs) into {}\n", shards.len(), out.display()))?;
+        }
+        Command::Check { baseline, current, tolerances, json, bless } => {
+            return check(&baseline, &current, tolerances.as_deref(), json.as_deref(), bless);
+        }
         Command::Run { config, workload, overrides, out } => {
             let config = mmusim_report::config_file::load(&config, &overrides).map_err(|e| e.to_string())?;
             let workload = workload.load()?;
@@ -214,5 +275,72 @@ fn run(cli: Cli) -> Result<(), String> {
             ))?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sweep(
+    spec: &std::path::Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    shard: Option<mmusim_report::sweep::Shard>,
+    dry_run: bool,
+    quiet: bool,
+) -> Result<ExitCode, String> {
+    let plan = mmusim_report::plan::load(spec).map_err(|e| e.to_string())?;
+    if dry_run {
+        emit(&mmusim_report::sweep::render_plan(&plan))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shard = match shard {
+        Some(shard) => Some(shard),
+        None => mmusim_report::sweep::Shard::from_slurm(|name| std::env::var(name).ok())?,
+    };
+    if threads == Some(0) {
+        return Err("--threads: give at least 1".into());
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("results/sweeps").join(&plan.name));
+    let options = mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet };
+    let outcome = mmusim_report::sweep::execute(&plan, &options).map_err(|e| e.to_string())?;
+    emit(&mmusim_report::sweep::render(&plan, &options, &outcome))?;
+    if outcome.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let mut message = format!("{} of {} runs failed:", outcome.failures.len(), outcome.jobs);
+        for failure in &outcome.failures {
+            message.push_str("\n  ");
+            message.push_str(failure);
+        }
+        Err(message)
+    }
+}
+
+fn check(
+    baseline: &std::path::Path,
+    current: &std::path::Path,
+    tolerances: Option<&std::path::Path>,
+    json: Option<&std::path::Path>,
+    bless: bool,
+) -> Result<ExitCode, String> {
+    use mmusim_report::check;
+    let tolerances = match tolerances {
+        Some(path) => check::Tolerances::load(path).map_err(|e| e.to_string())?,
+        None => check::Tolerances::default(),
+    };
+    let current_table = check::read_table(current).map_err(|e| e.to_string())?;
+    let baseline_exists = baseline.exists();
+    if baseline_exists || !bless {
+        let baseline_table = check::read_table(baseline).map_err(|e| e.to_string())?;
+        let report = check::check(&baseline_table, &current_table, &tolerances);
+        emit(&check::render(&report, baseline_table.rows.len()))?;
+        if let Some(path) = json {
+            mmusim_trace::write_atomically(path, report.to_json().as_bytes())
+                .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        }
+        if !bless {
+            return Ok(if report.failed() { ExitCode::from(REGRESSED) } else { ExitCode::SUCCESS });
+        }
+    }
+    let written = check::bless(baseline, &current_table).map_err(|e| e.to_string())?;
+    emit(&format!("blessed: {} is the new baseline\n", written.display()))?;
+    Ok(ExitCode::SUCCESS)
 }

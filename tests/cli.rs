@@ -283,3 +283,249 @@ fn virtualized_presets_report_exits_and_the_host_dimension() {
         }
     }
 }
+
+/// The arguments of the Makefile's `demo` recipe (the README's main job),
+/// so this test runs exactly what a new user runs.
+fn demo_command() -> Vec<String> {
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    let recipe = makefile
+        .lines()
+        .skip_while(|line| !line.starts_with("demo:"))
+        .skip(1)
+        .take_while(|line| line.starts_with('\t'))
+        .map(str::trim)
+        .filter(|line| line.starts_with("$(MMUSIM)"))
+        .collect::<Vec<_>>();
+    assert_eq!(recipe.len(), 1, "the demo recipe runs mmusim once: {recipe:?}");
+    recipe[0].split_whitespace().skip(1).map(str::to_owned).collect()
+}
+
+/// `args` with the value of `--out` replaced.
+fn with_out(args: &[String], out: &std::path::Path) -> Vec<String> {
+    let at = args.iter().position(|a| a == "--out").expect("the command names its output directory");
+    let mut args = args.to_vec();
+    args[at + 1] = out.display().to_string();
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn make_demo_sweeps_the_presets_over_the_bundled_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let args = with_out(&demo_command(), &out);
+    assert_eq!(args[0], "sweep");
+    let output = mmusim(&strs(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("8 runs on 4 workloads: 32 simulated, 0 already done, 0 failed"), "{text}");
+    let table = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(table.starts_with("run,config,pages.policy,workload,mode,references,instructions,"));
+    assert_eq!(table.lines().count(), 1 + 32);
+    let histograms = std::fs::read_to_string(out.join("histograms.csv")).unwrap();
+    assert!(histograms.starts_with("run,workload,metric,value,count\n"));
+
+    // With 4 KiB pages, every row is the golden run of its preset on its
+    // trace, made by `mmusim run`'s own path.
+    let mut checked = 0;
+    for preset in ["skylake", "golden-cove", "zen4", "cortex-a76"] {
+        for (workload, trace) in [
+            ("sort", "sort.lackey.zst"),
+            ("gzip", "gzip.lackey.xz"),
+            ("python-dict", "python-dict.lackey.gz"),
+            ("randaccess", "randaccess.lackey.zst"),
+        ] {
+            let summary = out.join(format!("runs/{preset},pages.policy=fixed/{workload}/summary.json"));
+            let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+            let golden = repo().join(format!("crates/report/tests/golden/{preset}--{trace}.json"));
+            let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+            assert_eq!(summary["metrics"], golden["metrics"], "{preset} on {workload}");
+            assert_eq!(summary["workload"]["traces"][0]["sha256"], golden["sha256"]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16);
+
+    // Run again: everything is already there.
+    let output = mmusim(&strs(&args));
+    assert!(stdout(&output).contains("0 simulated, 32 already done"), "{}", stdout(&output));
+}
+
+#[test]
+fn sweep_dry_run_lists_the_plan_and_bad_specs_exit_2() {
+    let output = mmusim(&["sweep", "--dry-run", "configs/sweeps/modes.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("skylake-nested,mode=native (native mode)"), "{text}");
+    assert!(text.contains("skylake-nested,mode=shadow (shadow mode)"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bad.toml");
+    let configs = repo().join("configs");
+    std::fs::write(
+        &spec,
+        format!("config = \"{}/skylake.toml\"\ntraces = [\"x\"]\n[axes]\ntlb.l2.entires = [1]\n", configs.display()),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = mmusim(&["sweep", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("tlb.l2.entires: unknown field `entires`"), "{}", stderr(&output));
+    assert!(!out.exists(), "nothing runs, nothing is written");
+}
+
+#[test]
+fn slurm_array_variables_pick_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shard");
+    let output = Command::new(env!("CARGO_BIN_EXE_mmusim"))
+        .args(["sweep", "configs/sweeps/modes.toml", "--out", out.to_str().unwrap()])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("(shard 1/2)"), "{}", stdout(&output));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(plan["shard"]["runs"], serde_json::json!(["skylake-nested,mode=nested"]));
+}
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("long.toml");
+    let (configs, traces) = (repo().join("configs"), repo().join("traces"));
+    std::fs::write(
+        &spec,
+        format!(
+            "config = \"{}/skylake.toml\"\ntraces = [\"{t}/python-dict.lackey.gz\", \"{t}/sort.lackey.zst\"]\n\
+             [axes]\ntlb.stlb.entries = {{ from = 384, to = 3072, factor = 2 }}\npages.policy = [\"fixed\", \"thp\"]\n",
+            configs.display(),
+            t = traces.display()
+        ),
+    )
+    .unwrap();
+    let clean = dir.path().join("clean");
+    let output = mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--out", clean.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmusim"))
+        .args(["sweep", spec.to_str().unwrap(), "--threads", "1", "--quiet", "--out", killed.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the first workload's runs are written, while the second's run.
+    let first = killed.join("runs/skylake,tlb.stlb.entries=3072,pages.policy=thp/python-dict/summary.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !first.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+
+    let output = mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--out", killed.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let done: usize = text
+        .split(" already done")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    // Killed before the end (as it usually is), the rerun found at least
+    // the first workload's eight runs complete; finished, all sixteen.
+    assert!(if status.success() { done == 16 } else { done >= 8 }, "{text}");
+    let listing = |root: &std::path::Path| {
+        let mut files = Vec::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push((path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    assert!(listing(&clean) == listing(&killed), "the resumed sweep differs from the clean one");
+}
+
+#[test]
+fn check_exit_codes_tolerances_and_bless() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    let output = mmusim(&["sweep", "configs/sweeps/modes.toml", "--quiet", "--out", base.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+
+    // The same results hold.
+    let output = mmusim(&["check", &path(&base), &path(&base.join("metrics.csv"))]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("0 regressed"), "{}", stdout(&output));
+
+    // One walk more in one row is a regression, exactly.
+    let table = std::fs::read_to_string(base.join("metrics.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = header.iter().position(|h| h == "walks.walks").unwrap();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let walks: u64 = rows[1][column].parse().unwrap();
+    let mut changed: Vec<String> = rows[1].iter().map(str::to_owned).collect();
+    changed[column] = (walks + 1).to_string();
+    rows[1] = csv::StringRecord::from(changed);
+    let current = dir.path().join("current.csv");
+    let mut writer = csv::Writer::from_path(&current).unwrap();
+    writer.write_record(&header).unwrap();
+    for row in &rows {
+        writer.write_record(row).unwrap();
+    }
+    writer.flush().unwrap();
+    let report = dir.path().join("diff.json");
+    let output = mmusim(&["check", &path(&base), &path(&current), "--json", &path(&report)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("1 regressed") && text.contains("walks.walks"), "{text}");
+    let diff: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let regressed: Vec<&serde_json::Value> =
+        diff["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "regressed").collect();
+    assert_eq!(regressed.len(), 1);
+    assert_eq!(regressed[0]["metric"], "walks.walks");
+    assert_eq!(regressed[0]["change"], 1.0);
+
+    // A tolerance that allows it; then one that calls it an improvement
+    // the other way round.
+    let tolerances = dir.path().join("tolerances.toml");
+    std::fs::write(&tolerances, "[metrics]\n\"walks.walks\" = { abs = 1 }\n").unwrap();
+    let output = mmusim(&["check", &path(&base), &path(&current), "--tolerances", &path(&tolerances)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    std::fs::write(&tolerances, "[metrics]\n\"walks.*\" = { direction = \"lower\" }\n").unwrap();
+    let output = mmusim(&["check", &path(&current), &path(&base), "--tolerances", &path(&tolerances)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("1 improved"), "{}", stdout(&output));
+
+    // Bad input: 2.
+    std::fs::write(&tolerances, "[metrics]\n\"walks.walks\" = { absolute = 1 }\n").unwrap();
+    let output = mmusim(&["check", &path(&base), &path(&current), "--tolerances", &path(&tolerances)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown field `absolute`"), "{}", stderr(&output));
+    let output = mmusim(&["check", &path(&dir.path().join("none")), &path(&current)]);
+    assert_eq!(output.status.code(), Some(2));
+
+    // Bless: the current table becomes the baseline, and then holds.
+    let blessed = dir.path().join("blessed");
+    let output = mmusim(&["check", &path(&blessed), &path(&current), "--bless"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(blessed.join("metrics.csv")).unwrap(), std::fs::read(&current).unwrap());
+    let output = mmusim(&["check", &path(&blessed), &path(&current)]);
+    assert_eq!(output.status.code(), Some(0));
+}

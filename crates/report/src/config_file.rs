@@ -70,7 +70,26 @@ pub fn merge(base: &mut toml::Table, overlay: toml::Table) {
 
 /// Sets the dotted `key` to `value` (TOML, or a plain string) in `table`.
 pub fn set(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
-    let value = parse_value(value);
+    set_value(table, key, parse_value(value))
+}
+
+/// Sets the dotted `key` to `value` in `table`.
+///
+/// Setting `mode` also drops the sections the new mode has no use for
+/// (`host`, `nested` and `exits` for native, `nested` for shadow), so one
+/// virtualized preset can be run in every mode; a section set after that is
+/// still refused, as it would be in a file.
+pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    if key == "mode" {
+        let unused: &[&str] = match value.as_str() {
+            Some("native") => &["host", "nested", "exits"],
+            Some("shadow") => &["nested"],
+            _ => &[],
+        };
+        for section in unused {
+            table.remove(*section);
+        }
+    }
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("{key:?} is not a dotted config key"));
@@ -204,5 +223,21 @@ mod tests {
         let mut table = toml::Table::new();
         table.insert("name".into(), toml::Value::String("x".into()));
         assert!(set(&mut table, "name.inner", "1").is_err());
+    }
+
+    #[test]
+    fn setting_the_mode_drops_the_sections_it_does_not_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = "mode = \"nested\"\n[host.pages]\nsize = \"2MiB\"\n[nested.tlb]\nentries = 8\n[exits]\ntimer_interval = 1000\n";
+        let path = write(dir.path(), "nested.toml", nested);
+        let native = load(&path, &[("mode".into(), "native".into())]).unwrap();
+        assert!(native.host.is_none() && native.nested.is_none() && native.exits.is_none());
+        let shadow = load(&path, &[("mode".into(), "shadow".into())]).unwrap();
+        assert!(shadow.nested.is_none());
+        assert_eq!(shadow.host.unwrap().pages.size.unwrap().0, 2 << 20);
+        assert!(shadow.exits.is_some());
+        // A section set after the mode is still checked against it.
+        let err = load(&path, &[("mode".into(), "native".into()), ("host.pages.size".into(), "4KiB".into())]);
+        assert!(err.unwrap_err().to_string().contains("host: applies to the nested and shadow modes only"));
     }
 }

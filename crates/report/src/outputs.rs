@@ -22,6 +22,13 @@ use crate::summary::Summary;
 /// Names of the two distributions, as files and CSV rows name them.
 pub const DISTRIBUTIONS: [&str; 2] = ["references_per_walk", "cycles_per_walk"];
 
+/// The file that holds everything about a run, written last.
+pub const SUMMARY: &str = "summary.json";
+
+/// Every file of a run directory, `summary.json` last.
+pub const RUN_FILES: [&str; 5] =
+    ["metrics.csv", "histograms.csv", "references_per_walk.hgrm", "cycles_per_walk.hgrm", SUMMARY];
+
 /// Significant digits of the hdrhistograms built for output: every value up
 /// to 200,000 (far above any walk's cost) is its own bucket.
 const SIGNIFICANT_DIGITS: u8 = 5;
@@ -43,16 +50,16 @@ pub fn write_run_dir(
     output: &RunOutput,
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create", &e))?;
-    let summary = Summary::of(output);
-    let json = summary.to_json();
-    write_file(&dir.join("summary.json"), &json)?;
+    let json = Summary::of(output).to_json();
     let row = Row::from_summary(run_id, params, &serde_json::from_str(&json).expect("just serialized"));
     write_file(&dir.join("metrics.csv"), &metrics_csv(std::slice::from_ref(&row)))?;
     write_file(&dir.join("histograms.csv"), &histograms_csv(std::slice::from_ref(&row)))?;
     for (name, distribution) in DISTRIBUTIONS.iter().zip([&output.references, &output.cycles]) {
         write_file(&dir.join(format!("{name}.hgrm")), &hgrm(distribution))?;
     }
-    Ok(())
+    // Last: a run directory with a summary.json is complete, which is what
+    // resuming a sweep relies on.
+    write_file(&dir.join(SUMMARY), &json)
 }
 
 /// One configuration on one workload, as the CSVs see it.

@@ -28,35 +28,67 @@ pub fn for_each_batch<S, E>(source: &mut S, mut consume: impl FnMut(&[Access]) -
 where
     S: BatchSource + Send,
 {
+    for_each_chunk(source, 1, |chunk| chunk.iter().try_for_each(|batch| consume(batch)))
+}
+
+/// Feeds `source` to `consume` in chunks of up to `batches_per_chunk`
+/// batches, in order (only the last chunk may be shorter), reading ahead on
+/// another thread. Sweeps hand each chunk to many simulators at once, so a
+/// chunk must be large enough to amortize that hand-over.
+pub fn for_each_chunk<S, E>(
+    source: &mut S,
+    batches_per_chunk: usize,
+    mut consume: impl FnMut(&[Batch]) -> Result<(), E>,
+) -> Result<(), Stop<E>>
+where
+    S: BatchSource + Send,
+{
+    let batches_per_chunk = batches_per_chunk.max(1);
     std::thread::scope(|scope| {
-        let (full_tx, full_rx): (SyncSender<Result<Batch, TraceError>>, Receiver<_>) = sync_channel(DEPTH);
-        let (empty_tx, empty_rx) = sync_channel::<Batch>(DEPTH + 1);
+        let (full_tx, full_rx): (SyncSender<Result<Vec<Batch>, TraceError>>, Receiver<_>) = sync_channel(DEPTH);
+        let (empty_tx, empty_rx) = sync_channel::<Vec<Batch>>(DEPTH + 1);
         for _ in 0..=DEPTH {
-            empty_tx.send(Batch::new()).expect("the receiver is alive");
+            let chunk = (0..batches_per_chunk).map(|_| Batch::new()).collect();
+            empty_tx.send(chunk).expect("the receiver is alive");
         }
         scope.spawn(move || {
             // Ends when the source ends or fails, or when the consumer has
             // gone (its end of either channel dropped).
-            while let Ok(mut batch) = empty_rx.recv() {
-                match source.next_batch(&mut batch) {
-                    Ok(true) => {
-                        if full_tx.send(Ok(batch)).is_err() {
+            while let Ok(mut chunk) = empty_rx.recv() {
+                let mut filled = 0;
+                let mut ended = false;
+                while filled < chunk.len() {
+                    match source.next_batch(&mut chunk[filled]) {
+                        Ok(true) => filled += 1,
+                        Ok(false) => {
+                            ended = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
                             return;
                         }
                     }
-                    Ok(false) => return,
-                    Err(e) => {
-                        let _ = full_tx.send(Err(e));
+                }
+                if filled > 0 {
+                    // Only the chunk's filled batches go out; the rest are
+                    // spare (the chunk is full-sized again when it returns).
+                    chunk.truncate(filled);
+                    if full_tx.send(Ok(chunk)).is_err() {
                         return;
                     }
+                }
+                if ended {
+                    return;
                 }
             }
         });
         for item in full_rx {
-            let batch = item.map_err(Stop::Trace)?;
-            consume(&batch).map_err(Stop::Consumer)?;
+            let mut chunk = item.map_err(Stop::Trace)?;
+            consume(&chunk).map_err(Stop::Consumer)?;
+            chunk.resize_with(batches_per_chunk, Batch::new);
             // The reader may already have finished; then nobody needs it.
-            let _ = empty_tx.send(batch);
+            let _ = empty_tx.send(chunk);
         }
         Ok(())
     })
@@ -126,5 +158,24 @@ mod tests {
             other => panic!("expected a trace error, got {other:?}"),
         }
         assert!(records <= 10_000);
+    }
+
+    #[test]
+    fn chunks_hold_whole_batches_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_lackey(dir.path(), 50_000);
+        let mut mix = Workload::new(vec![TraceSpec::new(&path)], 100).open().unwrap();
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        for_each_chunk(&mut mix, 3, |chunk| {
+            sizes.push(chunk.len());
+            seen.extend(chunk.iter().flat_map(|b| b.iter().map(|a| a.addr)));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let want: Vec<u64> = (0..50_000).map(|i| 0x400000 + 4 * i).collect();
+        assert_eq!(seen, want);
+        // 50,000 records are 13 batches of up to 4096: four chunks of 3, one of 1.
+        assert_eq!(sizes, [3, 3, 3, 3, 1]);
     }
 }

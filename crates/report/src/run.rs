@@ -115,28 +115,42 @@ pub fn run(config: &Config, workload: &Workload) -> Result<RunOutput, RunError> 
 /// `run`, with the workload's name given.
 pub fn run_named(config: &Config, workload: &Workload, name: &str) -> Result<RunOutput, RunError> {
     let mut sim = Simulator::new(config).map_err(RunError::Config)?;
-    let mut mix = workload.open()?;
     let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
-    let plain: Vec<bool> = mix.readers().map(|r| r.compression() == mmusim_trace::Compression::None).collect();
     let mut done = 0u64;
-    let (result, disk_hashes) = std::thread::scope(|scope| {
-        // Plain files are hashed from disk alongside the run; compressed ones
-        // by their readers, as the bytes pass.
-        let hashers: Vec<_> = workload
-            .traces
-            .iter()
-            .zip(&plain)
-            .map(|(spec, &plain)| plain.then(|| scope.spawn(|| sha256_file(&spec.path))))
-            .collect();
-        let result = crate::pipeline::for_each_batch(&mut mix, |batch| {
+    let provenance = stream(workload, name, 1, |chunk| {
+        for batch in chunk {
             sim.run(batch).map_err(|e| RunError::Address {
                 workload: names.join(" + "),
                 reference: done + e.index as u64 + 1,
                 message: e.to_string(),
             })?;
             done += batch.len() as u64;
-            Ok(())
-        });
+        }
+        Ok(())
+    })?;
+    Ok(finish(&sim, provenance))
+}
+
+/// Reads `workload` once, feeding it to `consume` in chunks of up to
+/// `batches_per_chunk` batches while a reader thread decodes ahead, and
+/// returns its provenance: plain files are hashed from disk alongside,
+/// compressed ones by their readers as the bytes pass.
+pub fn stream(
+    workload: &Workload,
+    name: &str,
+    batches_per_chunk: usize,
+    consume: impl FnMut(&[mmusim_trace::Batch]) -> Result<(), RunError>,
+) -> Result<WorkloadProvenance, RunError> {
+    let mut mix = workload.open()?;
+    let plain: Vec<bool> = mix.readers().map(|r| r.compression() == mmusim_trace::Compression::None).collect();
+    let (result, disk_hashes) = std::thread::scope(|scope| {
+        let hashers: Vec<_> = workload
+            .traces
+            .iter()
+            .zip(&plain)
+            .map(|(spec, &plain)| plain.then(|| scope.spawn(|| sha256_file(&spec.path))))
+            .collect();
+        let result = crate::pipeline::for_each_chunk(&mut mix, batches_per_chunk, consume);
         let hashes: Vec<Option<Result<String, RunError>>> =
             hashers.into_iter().map(|h| h.map(|h| h.join().expect("hashing does not panic"))).collect();
         (result, hashes)
@@ -168,7 +182,7 @@ pub fn run_named(config: &Config, workload: &Workload, name: &str) -> Result<Run
             })
         })
         .collect::<Result<Vec<_>, RunError>>()?;
-    Ok(finish(&sim, WorkloadProvenance { name: name.to_owned(), quantum: workload.quantum, traces }))
+    Ok(WorkloadProvenance { name: name.to_owned(), quantum: workload.quantum, traces })
 }
 
 /// A finished simulator's outputs.

@@ -32,5 +32,5 @@ pub use reader::{Batch, Records, TraceReader, BATCH_RECORDS};
 pub use stats::{KindCounts, ReferenceStats, TraceInfo};
 pub use write::{
     compression_for, convert, write_atomically, write_trace, AtomicFile, BinaryWriter, ConvertSummary, LackeyWriter,
-    OutputFormat, WriteSummary,
+    OutputFormat, WriteSummary, PARTIAL_PREFIX, PARTIAL_SUFFIX,
 };

@@ -70,6 +70,11 @@ pub fn compression_for(path: &Path) -> Compression {
     }
 }
 
+/// How the temporary files of atomic writes are named: an interrupted
+/// write leaves one of these, never a half-written output.
+pub const PARTIAL_PREFIX: &str = ".mmusim-";
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
 /// A file that appears at its destination only when committed; dropped
 /// uncommitted, it vanishes.
 #[derive(Debug)]
@@ -80,7 +85,8 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
-        let temp = tempfile::Builder::new().prefix(".mmusim-").suffix(".partial").tempfile_in(parent_dir(dest))?;
+        let temp =
+            tempfile::Builder::new().prefix(PARTIAL_PREFIX).suffix(PARTIAL_SUFFIX).tempfile_in(parent_dir(dest))?;
         Ok(AtomicFile { temp, dest: dest.to_owned() })
     }
 
