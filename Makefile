@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MMUSIM := target/release/mmusim
 
-.PHONY: demo test bench lint ci build
+.PHONY: demo test bench lint ci build ci-check ci-bless test-cluster
 
 build:
 	$(CARGO) build --release --locked
@@ -21,8 +21,26 @@ test:
 bench:
 	$(CARGO) bench --locked --bench throughput
 
+## CI's regression guard: a small sweep (configs/ci/sweep.toml) whose every metric must equal
+## the committed baseline in results/ci-baseline/ (fresh outputs each time: a sweep resumes
+## from results it finds, and those may be from before a change).
+ci-check: build
+	rm -rf results/ci
+	$(MMUSIM) sweep configs/ci/sweep.toml --quiet --out results/ci
+	$(MMUSIM) check results/ci-baseline results/ci --json results/ci/check.json
+
+## Accept a deliberate change of metrics: make the CI sweep's results the new baseline.
+ci-bless: build
+	rm -rf results/ci
+	$(MMUSIM) sweep configs/ci/sweep.toml --quiet --out results/ci
+	$(MMUSIM) check results/ci-baseline results/ci --bless
+
+## A real single-node Slurm cluster on this machine runs a sharded sweep (installs slurm-wlm).
+test-cluster: build
+	tests/cluster/slurm-sweep.sh
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-ci: lint test demo
+ci: lint test demo ci-check

@@ -223,6 +223,7 @@ fn simulate(
     }
     let traces = workload.workload.traces.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>().join(" + ");
     let mut references = 0u64;
+    let mut read = 0u64;
     let streamed = crate::run::stream(&workload.workload, &workload.name, CHUNK_BATCHES, |chunk| {
         let records: u64 = chunk.iter().map(|b| b.len() as u64).sum();
         pool.install(|| {
@@ -242,7 +243,8 @@ fn simulate(
         });
         let live = slots.iter().filter(|s| s.error.is_none()).count() as u64;
         references += records * live;
-        progress.simulated(&workload.name, records * live);
+        read += records;
+        progress.simulated(&workload.name, read, records * live);
         Ok(())
     });
     let provenance = match streamed {
@@ -425,7 +427,7 @@ impl Progress {
         let bar = show.then(|| {
             let bar = ProgressBar::new(jobs);
             bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}")
+                ProgressStyle::with_template("{elapsed_precise} [{bar:20}] {pos}/{len} runs  {msg}")
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
@@ -434,11 +436,12 @@ impl Progress {
         Progress { bar, start: Instant::now(), references: 0.into() }
     }
 
-    fn simulated(&self, workload: &str, references: u64) {
-        let total = self.references.fetch_add(references, std::sync::atomic::Ordering::Relaxed) + references;
+    /// `read` references of `workload` so far; `simulated` more in all.
+    fn simulated(&self, workload: &str, read: u64, simulated: u64) {
+        let total = self.references.fetch_add(simulated, std::sync::atomic::Ordering::Relaxed) + simulated;
         if let Some(bar) = &self.bar {
             let rate = total as f64 / self.start.elapsed().as_secs_f64().max(1e-9) / 1e6;
-            bar.set_message(format!("{workload}: {rate:.1} M references/s"));
+            bar.set_message(format!("{workload}: {:.1}M refs read, {rate:.0}M refs/s", read as f64 / 1e6));
         }
     }
 
