@@ -318,6 +318,29 @@ mod tests {
         assert!(text.contains("#[Mean    =      3.80000"), "{text}");
     }
 
+    proptest::proptest! {
+        /// The summary's exact nearest-rank percentiles are what
+        /// hdrhistogram itself reads off the histogram the .hgrm files
+        /// come from: a second method for every percentile we report.
+        #[test]
+        fn hdrhistogram_agrees_with_the_exact_percentiles(
+            values in proptest::collection::vec((1u64..200_000, 1u64..50), 1..60)
+        ) {
+            let mut distribution = Distribution::default();
+            for &(value, times) in &values {
+                for _ in 0..times {
+                    distribution.record(value);
+                }
+            }
+            let histogram = hdr(&distribution);
+            let exact = crate::metrics::Percentiles::of(&distribution).unwrap();
+            proptest::prop_assert_eq!(histogram.len(), distribution.len());
+            for (quantile, value) in [(0.5, exact.p50), (0.9, exact.p90), (0.99, exact.p99), (0.999, exact.p99_9), (1.0, exact.max)] {
+                proptest::prop_assert_eq!(histogram.value_at_quantile(quantile), value, "quantile {}", quantile);
+            }
+        }
+    }
+
     #[test]
     fn workloads_are_named_by_their_traces() {
         assert_eq!(workload_name(&[PathBuf::from("traces/sort.lackey.zst")]), "sort");
