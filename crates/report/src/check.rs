@@ -80,15 +80,10 @@ impl Tolerances {
     }
 
     pub fn parse(text: &str) -> Result<Tolerances, String> {
-        let table: toml::Table =
-            text.parse().map_err(|e| mmusim_translate::config::toml_error(text, &e).to_string())?;
-        let mut tolerances: Tolerances = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let path = e.path().to_string();
-            format!("{path}: {}", e.into_inner().message().trim_end())
-        })?;
+        let mut tolerances: Tolerances = crate::config_file::parse_toml(text)?;
         for (pattern, value) in &tolerances.metrics {
-            let tolerance: Tolerance = serde_path_to_error::deserialize(value.clone())
-                .map_err(|e| format!("metrics.{pattern:?}: {}", e.into_inner().message().trim_end()))?;
+            let tolerance: Tolerance =
+                crate::config_file::deserialize(value.clone()).map_err(|e| format!("metrics.{pattern:?}: {e}"))?;
             check_tolerance(&tolerance).map_err(|m| format!("metrics.{pattern:?}: {m}"))?;
             tolerances.parsed.push((pattern.clone(), tolerance));
         }

@@ -116,18 +116,31 @@ pub fn parse_value(text: &str) -> toml::Value {
     }
 }
 
-/// Deserializes a merged table into a resolved config; errors name the
-/// file and the dotted key.
-pub fn config_from_table(table: toml::Table, file: &Path) -> Result<Config, ConfigFileError> {
-    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+/// Deserializes a TOML value; an error names the dotted key it is about
+/// (`tlb.l2.entires: unknown field ...`).
+pub fn deserialize<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().message().trim_end().to_owned();
         if path == "." || path.is_empty() {
-            error(file, message)
+            message
         } else {
-            error(file, format!("{path}: {message}"))
+            format!("{path}: {message}")
         }
-    })?;
+    })
+}
+
+/// Parses TOML text into `T`: a syntax error names its line, any other
+/// error its dotted key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let table: toml::Table = text.parse().map_err(|e| toml_error(text, &e).to_string())?;
+    deserialize(toml::Value::Table(table))
+}
+
+/// Deserializes a merged table into a resolved config; errors name the
+/// file and the dotted key.
+pub fn config_from_table(table: toml::Table, file: &Path) -> Result<Config, ConfigFileError> {
+    let config: Config = deserialize(toml::Value::Table(table)).map_err(|message| error(file, message))?;
     config.resolve().map_err(|e| error(file, e.to_string()))
 }
 

@@ -149,13 +149,7 @@ fn spec_error(spec: &Path, message: impl fmt::Display) -> PlanError {
 /// before anything runs.
 pub fn load(spec: &Path) -> Result<Plan, PlanError> {
     let text = std::fs::read_to_string(spec).map_err(|e| spec_error(spec, format!("cannot read: {e}")))?;
-    let table: toml::Table =
-        text.parse().map_err(|e| spec_error(spec, mmusim_translate::config::toml_error(&text, &e)))?;
-    let file: SpecFile = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().message().trim_end().to_owned();
-        spec_error(spec, if path == "." { message } else { format!("{path}: {message}") })
-    })?;
+    let file: SpecFile = config_file::parse_toml(&text).map_err(|e| spec_error(spec, e))?;
     let dir = spec.parent().unwrap_or(Path::new(""));
     let configs = match (file.config, file.configs) {
         (Some(one), None) => vec![one],
