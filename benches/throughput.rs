@@ -1,9 +1,20 @@
-//! `make bench`: how fast mmusim reads traces, on this machine.
+//! `make bench`: where mmusim stands on this machine, as one table.
+//!
+//! - parse: references decoded per second, one thread, per format, plain
+//!   and compressed;
+//! - simulate: references per second of a Skylake-like machine in each
+//!   mode, from records in memory and end to end from a file;
+//! - sweep: 64 configurations over one trace, on one thread and on all;
+//! - memory: peak resident memory of `mmusim run` on a generated trace of
+//!   1 billion references against one of 10 million with the same
+//!   footprint.
 //!
 //! Inputs are built once under target/bench-data from the committed real
-//! traces (repeated until they are large enough to time), so the benchmark
-//! needs no download. Each figure is the best of several passes over a file
-//! that is already in the page cache: it measures mmusim, not the disk.
+//! traces (repeated until they are large enough to time) and from a seeded
+//! synthetic generator, so the benchmark needs no download. Timed figures
+//! are the best of several passes over files already in the page cache:
+//! they measure mmusim, not the disk. The method and the latest figures are
+//! in BENCHMARKS.md.
 
 // Printing the table is the point of this program.
 #![allow(clippy::print_stdout)]
@@ -16,10 +27,13 @@ use std::time::{Duration, Instant};
 
 use mmusim_trace::{Access, Batch, Kind, LackeyWriter, TraceReader};
 
-/// Passes per measurement; the fastest counts.
-const PASSES: usize = 5;
+/// Passes per timed figure; the fastest counts.
+const PASSES: usize = 3;
 /// Times the real traces are repeated to make the large inputs.
 const REPEATS: usize = 6;
+/// References of the long synthetic trace, and of the short one.
+const LONG: u64 = 1_000_000_000;
+const SHORT: u64 = 10_000_000;
 
 const SAMPLES: [&str; 4] = ["sort.lackey.zst", "gzip.lackey.xz", "python-dict.lackey.gz", "randaccess.lackey.zst"];
 
@@ -35,13 +49,16 @@ fn data_dir() -> PathBuf {
 
 /// Every record of the committed real traces, in order.
 fn sample_records() -> Vec<Access> {
+    SAMPLES.iter().flat_map(|name| read_records(&repo().join("traces").join(name))).collect()
+}
+
+/// Every record of a trace, in memory.
+fn read_records(path: &Path) -> Vec<Access> {
+    let mut reader = TraceReader::open(path).unwrap();
+    let mut batch = Batch::new();
     let mut all = Vec::new();
-    for name in SAMPLES {
-        let mut reader = TraceReader::open(repo().join("traces").join(name)).unwrap();
-        let mut batch = Batch::new();
-        while reader.next_batch(&mut batch).unwrap() {
-            all.extend_from_slice(&batch);
-        }
+    while reader.next_batch(&mut batch).unwrap() {
+        all.extend_from_slice(&batch);
     }
     all
 }
@@ -55,6 +72,21 @@ fn build(path: &Path, write: impl FnOnce(&mut BufWriter<File>)) {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&partial).unwrap());
     write(&mut out);
     out.flush().unwrap();
+    drop(out);
+    std::fs::rename(&partial, path).unwrap();
+}
+
+/// Builds a binary-format trace of `records` unless it exists already.
+fn build_binary(path: &Path, description: &str, records: impl Iterator<Item = Access>) {
+    if path.exists() {
+        return;
+    }
+    let partial = path.with_extension("partial");
+    let mut writer = mmusim_trace::BinaryWriter::new(File::create(&partial).unwrap(), description).unwrap();
+    for access in records {
+        writer.write(&access).unwrap();
+    }
+    writer.finish().unwrap();
     std::fs::rename(&partial, path).unwrap();
 }
 
@@ -96,46 +128,152 @@ fn champsim_records(records: &[Access], out: &mut impl Write) {
     }
 }
 
+/// Dinero's extended form: `i|r|w addr size`, a modify as a read and a write.
+fn din_records(records: &[Access], out: &mut impl Write) {
+    for a in records {
+        let size = a.size.max(1);
+        match a.kind {
+            Kind::Fetch => writeln!(out, "i {:x} {size}", a.addr),
+            Kind::Load => writeln!(out, "r {:x} {size}", a.addr),
+            Kind::Store => writeln!(out, "w {:x} {size}", a.addr),
+            Kind::Modify => writeln!(out, "r {:x} {size}\nw {:x} {size}", a.addr, a.addr),
+        }
+        .unwrap();
+    }
+}
+
+/// Pin's pinatrace: `0xip: R|W 0xaddr` per data reference.
+fn pinatrace_records(records: &[Access], out: &mut impl Write) {
+    let mut ip = 0;
+    for a in records {
+        match a.kind {
+            Kind::Fetch => ip = a.addr,
+            Kind::Load => writeln!(out, "0x{ip:x}: R 0x{:x}", a.addr).unwrap(),
+            Kind::Store => writeln!(out, "0x{ip:x}: W 0x{:x}", a.addr).unwrap(),
+            Kind::Modify => writeln!(out, "0x{ip:x}: R 0x{:x}\n0x{ip:x}: W 0x{:x}", a.addr, a.addr).unwrap(),
+        }
+    }
+    writeln!(out, "#eof").unwrap();
+}
+
+/// A seeded synthetic program: it first stores once to every page of a
+/// 256 MiB heap (so every length has the same footprint), then runs a loop
+/// of instructions over 64 KiB of code, about four in ten with a data
+/// reference, most to a hot 2 MiB, the rest anywhere in the heap.
+struct Synthetic {
+    state: u64,
+    left: u64,
+    setup_page: u64,
+    pc: u64,
+    pending: Option<Access>,
+}
+
+const HEAP: u64 = 0x7f00_0000_0000;
+const HEAP_BYTES: u64 = 256 << 20;
+const CODE: u64 = 0x40_0000;
+
+impl Synthetic {
+    fn new(seed: u64, references: u64) -> Synthetic {
+        Synthetic { state: seed, left: references, setup_page: 0, pc: CODE, pending: None }
+    }
+
+    /// SplitMix64.
+    fn next_random(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+impl Iterator for Synthetic {
+    type Item = Access;
+
+    fn next(&mut self) -> Option<Access> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        if self.setup_page < HEAP_BYTES >> 12 {
+            self.setup_page += 1;
+            return Some(Access::new(Kind::Store, HEAP + ((self.setup_page - 1) << 12), 8));
+        }
+        if let Some(access) = self.pending.take() {
+            return Some(access);
+        }
+        let fetch = Access::new(Kind::Fetch, self.pc, 4);
+        self.pc = CODE + (self.pc - CODE + 4) % (64 << 10);
+        let r = self.next_random();
+        if r % 10 < 4 {
+            let offset = if (r >> 8) % 10 < 9 { (r >> 16) % (2 << 20) } else { (r >> 16) % HEAP_BYTES };
+            let kind = if (r >> 4) % 3 == 0 { Kind::Store } else { Kind::Load };
+            self.pending = Some(Access::new(kind, HEAP + (offset & !7), 8));
+        }
+        Some(fetch)
+    }
+}
+
 struct Inputs {
     lackey: PathBuf,
     binary: PathBuf,
     champsim: PathBuf,
+    din: PathBuf,
+    pinatrace: PathBuf,
+    binary_zst: PathBuf,
+    champsim_xz: PathBuf,
+    short: PathBuf,
+    long: PathBuf,
 }
 
 fn inputs() -> Inputs {
     let dir = data_dir();
-    let lackey = dir.join("real-x6.lackey");
-    let binary = dir.join("real-x6.mmt");
-    let champsim = dir.join("real-x6.champsim");
-    if !(lackey.exists() && binary.exists() && champsim.exists()) {
-        let records = sample_records();
-        build(&lackey, |out| {
-            let mut writer = LackeyWriter::new(out);
-            for _ in 0..REPEATS {
-                for access in &records {
-                    writer.write(access).unwrap();
-                }
-            }
-        });
-        if !binary.exists() {
-            let partial = binary.with_extension("partial");
-            let description = "benchmark input: the committed real traces, six times";
-            let mut writer = mmusim_trace::BinaryWriter::new(File::create(&partial).unwrap(), description).unwrap();
-            for _ in 0..REPEATS {
-                for access in &records {
-                    writer.write(access).unwrap();
-                }
-            }
-            writer.finish().unwrap();
-            std::fs::rename(&partial, &binary).unwrap();
-        }
-        build(&champsim, |out| {
-            for _ in 0..REPEATS {
-                champsim_records(&records, out);
-            }
-        });
+    let inputs = Inputs {
+        lackey: dir.join("real-x6.lackey"),
+        binary: dir.join("real-x6.mmt"),
+        champsim: dir.join("real-x6.champsim"),
+        din: dir.join("real-x6.din"),
+        pinatrace: dir.join("real-x6.pinatrace"),
+        binary_zst: dir.join("real-x6.mmt.zst"),
+        champsim_xz: dir.join("real.champsim.xz"),
+        short: dir.join("synthetic-10m.mmt"),
+        long: dir.join("synthetic-1g.mmt"),
+    };
+    let repeated = std::sync::OnceLock::new();
+    let records = || -> &Vec<Access> {
+        repeated.get_or_init(|| {
+            let once = sample_records();
+            (0..REPEATS).flat_map(|_| once.iter().copied()).collect()
+        })
+    };
+    build(&inputs.lackey, |out| {
+        let mut writer = LackeyWriter::new(out);
+        records().iter().for_each(|a| writer.write(a).unwrap());
+    });
+    if !inputs.binary.exists() {
+        build_binary(
+            &inputs.binary,
+            "benchmark input: the committed real traces, six times",
+            records().iter().copied(),
+        );
     }
-    Inputs { lackey, binary, champsim }
+    build(&inputs.champsim, |out| champsim_records(records(), out));
+    build(&inputs.din, |out| din_records(records(), out));
+    build(&inputs.pinatrace, |out| pinatrace_records(records(), out));
+    if !inputs.binary_zst.exists() {
+        let summary =
+            mmusim_trace::convert(&inputs.binary, None, &inputs.binary_zst, mmusim_trace::OutputFormat::Mmusim);
+        summary.unwrap();
+    }
+    build(&inputs.champsim_xz, |out| {
+        let once = sample_records();
+        let mut xz = liblzma::write::XzEncoder::new(out, 6);
+        champsim_records(&once, &mut xz);
+        xz.finish().unwrap();
+    });
+    build_binary(&inputs.short, "benchmark input: synthetic, seed 1, 10M references", Synthetic::new(1, SHORT));
+    build_binary(&inputs.long, "benchmark input: synthetic, seed 1, 1G references", Synthetic::new(1, LONG));
+    inputs
 }
 
 /// Reads the whole trace; returns (records, decoded bytes, time).
@@ -152,34 +290,8 @@ fn read_once(path: &Path) -> (u64, u64, Duration) {
     (records, reader.decoded_bytes(), start.elapsed())
 }
 
-fn best_of(path: &Path, passes: usize) -> (u64, u64, Duration) {
-    (0..passes).map(|_| read_once(path)).min_by_key(|&(_, _, t)| t).unwrap()
-}
-
-/// Reads and simulates the whole trace with `config`; returns (references,
-/// time).
-fn simulate_once(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut sim = mmusim_translate::Simulator::new(config).unwrap();
-    let mut reader = TraceReader::open(path).unwrap();
-    let mut batch = Batch::new();
-    while reader.next_batch(&mut batch).unwrap() {
-        sim.run(&batch).unwrap();
-    }
-    let report = sim.report();
-    black_box(&report);
-    (report.references(), start.elapsed())
-}
-
-/// Every record of a trace, in memory.
-fn read_records(path: &Path) -> Vec<Access> {
-    let mut reader = TraceReader::open(path).unwrap();
-    let mut batch = Batch::new();
-    let mut all = Vec::new();
-    while reader.next_batch(&mut batch).unwrap() {
-        all.extend_from_slice(&batch);
-    }
-    all
+fn best<T>(passes: usize, f: impl Fn() -> (T, Duration)) -> (T, Duration) {
+    (0..passes).map(|_| f()).min_by_key(|(_, t)| *t).unwrap()
 }
 
 /// Simulates records already in memory; returns (references, time).
@@ -194,10 +306,99 @@ fn simulate_decoded(config: &mmusim_translate::Config, records: &[Access]) -> (u
     (report.references(), start.elapsed())
 }
 
+/// What `mmusim run` does, provenance hashing included.
+fn run_end_to_end(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
+    let start = Instant::now();
+    let workload = mmusim_trace::Workload::new(vec![mmusim_trace::TraceSpec::new(path)], 1);
+    let output = mmusim_report::run::run(config, &workload).unwrap();
+    black_box(&output.metrics);
+    (output.metrics.references, start.elapsed())
+}
+
 fn preset(name: &str) -> mmusim_translate::Config {
     let path =
         if name.ends_with(".toml") { PathBuf::from(name) } else { repo().join("configs").join(format!("{name}.toml")) };
     mmusim_report::config_file::load(&path, &[]).unwrap()
+}
+
+/// Runs a sweep spec into a fresh directory; returns (references
+/// simulated, time).
+fn sweep(spec: &Path, threads: usize) -> (u64, Duration) {
+    let out = data_dir().join("sweep-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let start = Instant::now();
+    let plan = mmusim_report::plan::load(spec).unwrap();
+    let options =
+        mmusim_report::sweep::Options { out: out.clone(), threads: Some(threads), shard: None, progress: false };
+    let outcome = mmusim_report::sweep::execute(&plan, &options).unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    (outcome.references, start.elapsed())
+}
+
+/// Peak resident memory (bytes) and time of `mmusim run` on `trace`, as a
+/// process of its own (which reports its own peak: a child's rusage would
+/// count this process's memory at the fork).
+fn peak_rss(trace: &Path) -> (u64, Duration) {
+    let out = data_dir().join("rss-out");
+    let start = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mmusim"))
+        .args(["run", "--config", "configs/skylake.toml", "--trace"])
+        .arg(trace)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let time = start.elapsed();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "mmusim run failed on {}: {}",
+        trace.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mib: f64 = text
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in mmusim run's output:\n{text}"));
+    ((mib * f64::from(1 << 20)) as u64, time)
+}
+
+struct Table {
+    rows: Vec<[String; 5]>,
+}
+
+impl Table {
+    fn row(&mut self, what: &str, input: &str, figure: String, unit: &str, time: Duration) {
+        self.rows.push([what.into(), input.into(), figure, unit.into(), format!("{:.2}", time.as_secs_f64())]);
+    }
+
+    fn print(&self) {
+        let widths: Vec<usize> = (0..5).map(|c| self.rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+        let header = ["what", "input", "figure", "unit", "seconds"];
+        let widths: Vec<usize> = widths.iter().zip(header).map(|(w, h)| (*w).max(h.len())).collect();
+        let line = |cells: &[String]| {
+            println!(
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {:>w4$}",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                cells[4],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3],
+                w4 = widths[4]
+            )
+        };
+        line(&header.map(String::from));
+        for row in &self.rows {
+            line(row);
+        }
+    }
 }
 
 fn main() {
@@ -207,71 +408,113 @@ fn main() {
     if let Ok(name) = std::env::var("MMUSIM_BENCH_PROFILE") {
         let records = read_records(&inputs.binary);
         let config = preset(&name);
-        let (refs, time) = (0..5).map(|_| simulate_decoded(&config, &records)).min_by_key(|&(_, t)| t).unwrap();
+        let (refs, time) = best(5, || simulate_decoded(&config, &records));
         println!("{name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
         return;
     }
-    println!("mmusim read throughput (single thread, best of {PASSES} warm passes)");
-    println!("{:<34} {:>12} {:>12} {:>14} {:>10}", "input", "MB", "MB/s", "M records/s", "seconds");
-    let row = |label: &str, path: &Path, passes: usize| {
-        let (records, bytes, time) = best_of(path, passes);
-        let secs = time.as_secs_f64();
-        println!(
-            "{:<34} {:>12.1} {:>12.0} {:>14.1} {:>10.3}",
-            label,
-            bytes as f64 / 1e6,
-            bytes as f64 / 1e6 / secs,
-            records as f64 / 1e6 / secs,
-            secs
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut table = Table { rows: Vec::new() };
+    let mrecs = |records: u64, time: Duration| format!("{:.1}", records as f64 / 1e6 / time.as_secs_f64());
+
+    // Parse: one thread, every format.
+    let traces = repo().join("traces");
+    let parse_inputs: [(&str, &Path); 11] = [
+        ("lackey text", &inputs.lackey),
+        ("lackey text, zstd", &traces.join("sort.lackey.zst")),
+        ("lackey text, xz", &traces.join("gzip.lackey.xz")),
+        ("lackey text, gzip", &traces.join("python-dict.lackey.gz")),
+        ("dinero din", &inputs.din),
+        ("pin pinatrace", &inputs.pinatrace),
+        ("champsim", &inputs.champsim),
+        ("champsim, xz", &inputs.champsim_xz),
+        ("mmusim binary (mapped)", &inputs.binary),
+        ("mmusim binary, zstd", &inputs.binary_zst),
+        ("mmusim binary, synthetic", &inputs.short),
+    ];
+    for (format, path) in parse_inputs {
+        let ((records, bytes), time) = best(PASSES, || {
+            let (records, bytes, time) = read_once(path);
+            ((records, bytes), time)
+        });
+        let input = format!("{} ({:.0} MB)", path.file_name().unwrap().to_string_lossy(), bytes as f64 / 1e6);
+        table.row(&format!("parse {format}"), &input, mrecs(records, time), "M refs/s", time);
+        table.row(
+            &format!("parse {format}"),
+            &input,
+            format!("{:.0}", bytes as f64 / 1e6 / time.as_secs_f64()),
+            "MB/s (decoded)",
+            time,
         );
-    };
-    row("lackey text (plain)", &inputs.lackey, PASSES);
-    row("mmusim binary (plain, mapped)", &inputs.binary, PASSES);
-    row("champsim 64-byte (plain)", &inputs.champsim, PASSES);
-    for name in SAMPLES {
-        row(&format!("{name} (compressed)"), &repo().join("traces").join(name), 3);
     }
 
-    println!();
-    println!("mmusim simulation throughput (best of {PASSES}; the simulation itself always runs on one thread)");
-    println!("{:<52} {:>10} {:>12} {:>10}", "preset, input, how", "M refs", "M refs/s", "seconds");
-    let decoded = read_records(&inputs.binary);
-    let sim_row = |label: String, refs: u64, time: Duration| {
-        let secs = time.as_secs_f64();
-        println!("{:<52} {:>10.1} {:>12.1} {:>10.3}", label, refs as f64 / 1e6, refs as f64 / 1e6 / secs, secs);
-    };
-    let best = |f: &dyn Fn() -> (u64, Duration)| (0..PASSES).map(|_| f()).min_by_key(|&(_, t)| t).unwrap();
-    for name in ["skylake", "zen4"] {
+    // Simulate: a Skylake-like machine in each mode.
+    let records = read_records(&inputs.binary);
+    let input =
+        format!("{} ({:.1} M refs)", inputs.binary.file_name().unwrap().to_string_lossy(), records.len() as f64 / 1e6);
+    let mut native = None;
+    for name in ["skylake", "skylake-nested", "skylake-shadow"] {
         let config = preset(name);
-        let (refs, time) = best(&|| simulate_decoded(&config, &decoded));
-        sim_row(format!("{name}, records already in memory"), refs, time);
-        for (label, path) in [("binary", &inputs.binary), ("lackey text", &inputs.lackey)] {
-            let (refs, time) = best(&|| simulate_once(&config, path));
-            sim_row(format!("{name}, {label}, read and simulate on one thread"), refs, time);
-            let (refs, time) = best(&|| simulate_pipelined(&config, path));
-            sim_row(format!("{name}, {label}, reader thread + simulation thread"), refs, time);
-            let (refs, time) = best(&|| run_end_to_end(&config, path));
-            sim_row(format!("{name}, {label}, mmusim run (+ SHA-256 of the file)"), refs, time);
-        }
+        let (refs, time) = best(PASSES, || simulate_decoded(&config, &records));
+        let rate = refs as f64 / time.as_secs_f64();
+        let vs = native.map_or(String::new(), |n: f64| format!(", {:.2}x native's time", n / rate));
+        native.get_or_insert(rate);
+        table.row(
+            &format!("simulate {name}, records in memory, 1 thread{vs}"),
+            &input,
+            mrecs(refs, time),
+            "M refs/s",
+            time,
+        );
+        let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.binary));
+        table.row(&format!("simulate {name}, mmusim run from binary"), &input, mrecs(refs, time), "M refs/s", time);
     }
-}
+    let config = preset("skylake");
+    let lackey_input = format!(
+        "{} ({:.0} MB)",
+        inputs.lackey.file_name().unwrap().to_string_lossy(),
+        std::fs::metadata(&inputs.lackey).unwrap().len() as f64 / 1e6
+    );
+    let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.lackey));
+    table.row("simulate skylake, mmusim run from lackey text", &lackey_input, mrecs(refs, time), "M refs/s", time);
 
-/// The simulation fed by `run`'s reader thread, without hashing.
-fn simulate_pipelined(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut sim = mmusim_translate::Simulator::new(config).unwrap();
-    let mut mix = mmusim_trace::Workload::new(vec![mmusim_trace::TraceSpec::new(path)], 1).open().unwrap();
-    mmusim_report::pipeline::for_each_batch(&mut mix, |batch| sim.run(batch)).unwrap();
-    let report = sim.report();
-    black_box(&report);
-    (report.references(), start.elapsed())
-}
+    // Sweep: 64 configurations of one machine over one trace.
+    let spec = data_dir().join("sweep-64.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"bench-64\"\nconfig = \"{}\"\ntraces = [\"{}\"]\n[axes]\n\"tlb.l1d.entries\" = [32, 64]\n\
+             \"pages.policy\" = [\"fixed\", \"thp\"]\n\"tlb.stlb.entries\" = {{ from = 96, to = 1536, step = 96 }}\n",
+            repo().join("configs/skylake.toml").display(),
+            inputs.binary.display()
+        ),
+    )
+    .unwrap();
+    let (refs, one) = sweep(&spec, 1);
+    table.row("sweep 64 configs, 1 thread", &input, mrecs(refs, one), "M refs/s (all runs)", one);
+    let (refs, all) = sweep(&spec, cores);
+    table.row(&format!("sweep 64 configs, {cores} threads"), &input, mrecs(refs, all), "M refs/s (all runs)", all);
+    table.row(
+        &format!("sweep 64 configs, speed-up on {cores} threads"),
+        &input,
+        format!("{:.2}", one.as_secs_f64() / all.as_secs_f64()),
+        "x",
+        all,
+    );
 
-/// What `mmusim run` does, provenance hashing included.
-fn run_end_to_end(config: &mmusim_translate::Config, path: &Path) -> (u64, Duration) {
-    let start = Instant::now();
-    let workload = mmusim_trace::Workload::new(vec![mmusim_trace::TraceSpec::new(path)], 1);
-    let output = mmusim_report::run::run(config, &workload).unwrap();
-    black_box(&output.metrics);
-    (output.metrics.references, start.elapsed())
+    // Memory: a long streamed run against a short one, same footprint.
+    let (short_rss, short_time) = peak_rss(&inputs.short);
+    let (long_rss, long_time) = peak_rss(&inputs.long);
+    let mib = |bytes: u64| format!("{:.1}", bytes as f64 / (1 << 20) as f64);
+    table.row("peak RSS, mmusim run skylake", "synthetic, 10 M refs", mib(short_rss), "MiB", short_time);
+    table.row("peak RSS, mmusim run skylake", "synthetic, 1000 M refs", mib(long_rss), "MiB", long_time);
+    table.row(
+        "peak RSS, 1000 M refs / 10 M refs",
+        "synthetic, 256 MiB footprint",
+        format!("{:.2}", long_rss as f64 / short_rss as f64),
+        "x",
+        long_time,
+    );
+
+    println!("mmusim benchmarks: best of {PASSES} warm passes (the memory rows run once), {cores} cores");
+    table.print();
 }

@@ -158,6 +158,12 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
     mmusim_report::config_file::parse_override(s)
 }
 
+/// `, peak memory 45.1 MiB`, where the system tells it.
+fn peak_memory() -> String {
+    mmusim_report::run::peak_resident_memory()
+        .map_or(String::new(), |bytes| format!(", peak memory {:.1} MiB", bytes as f64 / f64::from(1 << 20)))
+}
+
 fn parse_shard(s: &str) -> Result<mmusim_report::sweep::Shard, String> {
     mmusim_report::sweep::Shard::parse(s)
 }
@@ -217,9 +223,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Run { config, workload, overrides, out } => {
             let config = mmusim_report::config_file::load(&config, &overrides).map_err(|e| e.to_string())?;
             let workload = workload.load()?;
+            let start = std::time::Instant::now();
             let output = mmusim_report::run::run(&config, &workload).map_err(|e| e.to_string())?;
+            let seconds = start.elapsed().as_secs_f64();
             let dir = mmusim_report::summary::write_summary(&out, &output).map_err(|e| e.to_string())?;
             emit(&mmusim_report::summary::render(&output))?;
+            emit(&format!(
+                "  {:.2} s ({:.1} M references/s){}\n",
+                seconds,
+                output.metrics.references as f64 / seconds.max(1e-9) / 1e6,
+                peak_memory()
+            ))?;
             emit(&format!("  wrote summary.json, metrics.csv, histograms.csv and .hgrm files to {}\n", dir.display()))?;
         }
         Command::Config(ConfigCommand::Show { file, overrides }) => {
@@ -302,6 +316,7 @@ fn sweep(
     let options = mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet };
     let outcome = mmusim_report::sweep::execute(&plan, &options).map_err(|e| e.to_string())?;
     emit(&mmusim_report::sweep::render(&plan, &options, &outcome))?;
+    emit(&format!("  {} threads{}\n", rayon_threads(threads), peak_memory()))?;
     if outcome.failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -312,6 +327,11 @@ fn sweep(
         }
         Err(message)
     }
+}
+
+/// The simulation threads a sweep uses.
+fn rayon_threads(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn check(

@@ -89,6 +89,15 @@ impl From<TraceError> for RunError {
     }
 }
 
+/// This process's peak resident memory in bytes (Linux's VmHWM), where the
+/// system tells it.
+pub fn peak_resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String, RunError> {
     let mut file =
