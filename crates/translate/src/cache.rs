@@ -22,7 +22,38 @@ pub struct SetAssoc {
     mask: Option<u64>,
     keys: Vec<u64>,
     spaces: Vec<u32>,
+    /// Per set, the slot used last (hit or filled): the most recently used
+    /// of its set, unless it has since been emptied. A hit on it leaves
+    /// every policy's state as it is (LRU and tree-PLRU are already in the
+    /// state such a hit would leave; FIFO and random ignore hits), which is
+    /// what lets callers answer it without recording a use.
+    mru: Vec<u32>,
     policy: Policy,
+}
+
+/// A read-only view of a store for finding hits on the most recently used
+/// slot of a set without recording a use (see `SetAssoc::mru`).
+#[derive(Clone, Copy, Debug)]
+pub struct MruView<'a> {
+    keys: &'a [u64],
+    spaces: &'a [u32],
+    mru: &'a [u32],
+    sets: u64,
+    mask: Option<u64>,
+}
+
+impl MruView<'_> {
+    /// The slot holding `key` for `space` if it is the most recently used
+    /// of the set `index` selects.
+    #[inline(always)]
+    pub fn hit(&self, index: u64, key: u64, space: u32) -> Option<usize> {
+        let set = match self.mask {
+            Some(mask) => index & mask,
+            None => index % self.sets,
+        };
+        let slot = self.mru[set as usize] as usize;
+        (self.keys[slot] == key && self.spaces[slot] == space).then_some(slot)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +101,7 @@ impl SetAssoc {
             mask: sets.is_power_of_two().then_some(sets as u64 - 1),
             keys: vec![EMPTY; entries],
             spaces: vec![0; entries],
+            mru: (0..sets).map(|set| (set * ways) as u32).collect(),
             policy,
         }
     }
@@ -102,6 +134,26 @@ impl SetAssoc {
             self.keys[slots.clone()].iter().zip(&self.spaces[slots]).position(|(&k, &s)| k == key && s == space)?;
         self.touch(set, way);
         Some(Slot(first + way))
+    }
+
+    /// The view for finding hits on most recently used slots.
+    #[inline(always)]
+    pub fn mru_view(&self) -> MruView<'_> {
+        MruView { keys: &self.keys, spaces: &self.spaces, mru: &self.mru, sets: self.sets as u64, mask: self.mask }
+    }
+
+    /// Whether `slot` holds `key` for `space`.
+    #[inline(always)]
+    pub fn holds_at(&self, slot: usize, key: u64, space: u32) -> bool {
+        self.keys[slot] == key && self.spaces[slot] == space
+    }
+
+    /// Records a use of `slot`, which holds a key of the set `index`
+    /// selects: what a hit found by `lookup` records.
+    #[inline(always)]
+    pub fn touch_slot(&mut self, index: u64, slot: usize) {
+        let set = self.set_of(index);
+        self.touch(set, slot - set * self.ways);
     }
 
     /// Fully associative only: the first valid slot of `space` whose key
@@ -140,6 +192,7 @@ impl SetAssoc {
     }
 
     fn touch(&mut self, set: usize, way: usize) {
+        self.mru[set] = (set * self.ways + way) as u32;
         match &mut self.policy {
             Policy::Lru { stamps, clock } => {
                 *clock += 1;
@@ -153,6 +206,7 @@ impl SetAssoc {
     }
 
     fn fill(&mut self, set: usize, way: usize) {
+        self.mru[set] = (set * self.ways + way) as u32;
         match &mut self.policy {
             Policy::Lru { stamps, clock } | Policy::Fifo { stamps, clock } => {
                 *clock += 1;
@@ -241,6 +295,23 @@ fn point_away(bits: &mut [u8], leaves: usize, way: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mru_view_sees_only_the_last_used_slot_of_each_set() {
+        // 2 sets of 2 ways; keys are their own indexes.
+        let mut cache = SetAssoc::new(4, 2, Replacement::Lru, 0, 0);
+        cache.insert(0, 10, 0);
+        cache.insert(2, 12, 0);
+        cache.insert(1, 11, 0);
+        assert_eq!(cache.mru_view().hit(2, 12, 0), Some(1), "set 0's last use");
+        assert_eq!(cache.mru_view().hit(0, 10, 0), None, "in set 0, but not its last use");
+        assert_eq!(cache.mru_view().hit(1, 11, 0), Some(2));
+        assert_eq!(cache.mru_view().hit(1, 11, 7), None, "another space");
+        cache.lookup(0, 10, 0);
+        assert_eq!(cache.mru_view().hit(0, 10, 0), Some(0));
+        cache.invalidate_where(|key, _| key == 10);
+        assert_eq!(cache.mru_view().hit(0, 10, 0), None, "emptied");
+    }
 
     fn fill_and_access(cache: &mut SetAssoc, keys: &[u64]) -> Vec<bool> {
         keys.iter()

@@ -25,7 +25,7 @@ use crate::config::{Config, ConfigError, Mode, SwitchPolicy};
 use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
 use crate::pwc::PwcCounters;
-use crate::tlb::{Tlb, TlbCounters};
+use crate::tlb::{key as key_of, Tlb, TlbCounters};
 use crate::walker::{ExitCounters, ExitReason, NestedCounters, WalkCounters, WalkRequest, Walker};
 
 /// `first_tlb` of a path with no TLB.
@@ -183,13 +183,94 @@ impl Simulator {
     /// Runs a batch of references. An address outside the table's virtual
     /// address space stops the batch at that reference.
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
-        for access in accesses {
-            if let Err(addr) = self.access(access) {
-                let index = accesses.iter().position(|a| std::ptr::eq(a, access)).expect("in the batch");
-                return Err(AddressOutOfRange { index, addr, va_bits: self.va_bits });
+        let mut at = 0;
+        while at < accesses.len() {
+            at += self.run_hits(&accesses[at..]);
+            if let Some(access) = accesses.get(at) {
+                if let Err(addr) = self.access(access) {
+                    return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
+                }
+                at += 1;
             }
         }
         Ok(())
+    }
+
+    /// Runs the longest prefix of `accesses` in which every reference is a
+    /// hit, in its path's first TLB at the size that TLB guesses, on the
+    /// most recently used entry of its set (a hit that changes nothing but
+    /// counters: see `SetAssoc::mru`), and returns its length. It stops
+    /// before anything else: any other hit or a miss, a write to a clean
+    /// entry, a page-crossing reference, an address out of range, a switch
+    /// of address space, a timer exit. The loop changes no state and keeps
+    /// its counts in registers, adding them once at the end: what `access`
+    /// would have counted one by one.
+    #[inline(never)]
+    fn run_hits(&mut self, accesses: &[Access]) -> usize {
+        let Some((vm, context)) = self.current.key else { return 0 };
+        let [fetch_tlb, data_tlb] = self.first_tlb;
+        if fetch_tlb == NO_TLB || data_tlb == NO_TLB {
+            return 0;
+        }
+        let (fetch_view, _, fetch_shift) = self.tlbs[fetch_tlb].hit_view();
+        let (data_view, data_dirty, data_shift) = self.tlbs[data_tlb].hit_view();
+        let tag = self.current.tag;
+        let max_va = self.max_va;
+        // Fetches before the one at which the next timer exit happens: that
+        // one must go through `access`.
+        let fetches_before = self.counters.references[Kind::Fetch as usize];
+        let fetch_limit = self.next_timer.saturating_sub(1).saturating_sub(fetches_before);
+        let (mut fetches, mut loads, mut stores, mut modifies) = (0u64, 0u64, 0u64, 0u64);
+        // The last page of each path found a hit, in registers: within the
+        // run nothing changes state, so it stays one.
+        let (mut fetch_page, mut data_page, mut data_page_dirty) = (u64::MAX, u64::MAX, false);
+        let mut done = 0;
+        for access in accesses {
+            let last = access.last_byte();
+            if access.vm != vm || access.context != context || last > max_va {
+                break;
+            }
+            if access.kind == Kind::Fetch {
+                let page = access.addr >> fetch_shift;
+                if last >> fetch_shift != page || fetches == fetch_limit {
+                    break;
+                }
+                if page != fetch_page {
+                    if fetch_view.hit(page, key_of(page, fetch_shift), tag).is_none() {
+                        break;
+                    }
+                    fetch_page = page;
+                }
+                fetches += 1;
+            } else {
+                let page = access.addr >> data_shift;
+                if last >> data_shift != page {
+                    break;
+                }
+                if page != data_page {
+                    let Some(slot) = data_view.hit(page, key_of(page, data_shift), tag) else { break };
+                    data_page = page;
+                    data_page_dirty = data_dirty[slot];
+                }
+                let write = access.kind.writes();
+                if write && !data_page_dirty {
+                    break;
+                }
+                loads += u64::from(access.kind == Kind::Load);
+                stores += u64::from(access.kind == Kind::Store);
+                modifies += u64::from(access.kind == Kind::Modify);
+            }
+            done += 1;
+        }
+        let counts = [fetches, loads, stores, modifies];
+        for (kind, &n) in counts.iter().enumerate() {
+            self.counters.references[kind] += n;
+        }
+        self.tlbs[fetch_tlb].count_guessed_hits(Kind::Fetch as usize, fetches);
+        for kind in [Kind::Load, Kind::Store, Kind::Modify] {
+            self.tlbs[data_tlb].count_guessed_hits(kind as usize, counts[kind as usize]);
+        }
+        done
     }
 
     #[inline]
@@ -338,14 +419,15 @@ impl Simulator {
     }
 
     /// Translates one page of the running address space; returns its page
-    /// shift. The common case (the first TLB's MRU filter has it) stays
+    /// shift. The common case (a hit in the first TLB where its guess
+    /// says) stays
     /// inline; everything else is out of line so the hot loop keeps its
     /// values in registers.
     #[inline(always)]
     fn translate(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
         if let Some(tlb) = self.tlbs.get_mut(first) {
-            if let Some(shift) = tlb.filter_hit(self.current.tag, va, kind, write) {
+            if let Some(shift) = tlb.fast_hit(self.current.tag, va, kind, write) {
                 return shift;
             }
         }

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::cache::SetAssoc;
+use crate::cache::{MruView, SetAssoc};
 use crate::config::{Config, Serves, TlbConfig};
 use crate::pagetable::MAX_LEVELS;
 
@@ -32,111 +32,37 @@ struct Array {
     store: SetAssoc,
     /// Per slot: the cached translation's dirty bit.
     dirty: Vec<bool>,
+    /// Where each page was last found or placed, indexed by the page's low
+    /// bits: a guess the fast path checks against the slot's key, so a
+    /// stale or colliding guess costs a probe, never a wrong answer.
+    hints: Vec<u32>,
+    hint_mask: usize,
 }
 
-/// Entries that are the most recently used of their set. Re-hitting one
-/// changes no replacement state under any policy (LRU and tree-PLRU are
-/// already in the state a hit would leave; FIFO and random ignore hits), so
-/// the filter answers such lookups without probing. An entry stops being
-/// one as soon as anything else touches its set, which only this TLB's
-/// probes, fills and invalidations can do, and they update the filter.
-/// Kept as parallel arrays: the check reads only pages, shifts and spaces.
-#[derive(Clone, Debug, Default)]
-struct MruFilter {
-    len: usize,
-    page: [u64; FILTER],
-    shift: [u32; FILTER],
-    space: [u32; FILTER],
-    size_index: [usize; FILTER],
-    array: [usize; FILTER],
-    set: [usize; FILTER],
-    slot: [usize; FILTER],
-    /// Copies of the slots' dirty bits (only this TLB changes them).
-    dirty: [bool; FILTER],
-    /// Hits answered by each entry on the fast path, by reference kind, not
-    /// yet added to the TLB's counters (see `Tlb::settle`).
-    tally: [[u64; 4]; FILTER],
-    /// Where the last hit was, for `mark_hit_dirty`.
-    last_hit: usize,
-}
+impl Array {
+    fn new(shifts: Vec<(u32, usize)>, store: SetAssoc) -> Array {
+        let entries = store.entries();
+        // Twice the entries, so that pages held at once rarely share a hint.
+        let hints = (2 * entries).next_power_of_two();
+        Array { shifts, store, dirty: vec![false; entries], hints: vec![0; hints], hint_mask: hints - 1 }
+    }
 
-/// Most entries the MRU filter keeps.
-const FILTER: usize = 2;
-
-impl MruFilter {
     #[inline(always)]
-    fn find(&self, space: u32, va: u64) -> Option<usize> {
-        (0..self.len).find(|&i| va >> self.shift[i] == self.page[i] && self.space[i] == space)
-    }
-
-    /// Moves the tallied hits of entry `i` into `counters`.
-    fn settle(&mut self, i: usize, counters: &mut TlbCounters) {
-        let tally = std::mem::take(&mut self.tally[i]);
-        for (kind, hits) in tally.into_iter().enumerate() {
-            counters.lookups[kind] += hits;
-            counters.hits_by_size[self.size_index[i]] += hits;
-        }
-    }
-
-    /// Records a just-touched slot (now the most recently used of its set),
-    /// replacing the entry of the same set if there is one, else the oldest.
-    #[allow(clippy::too_many_arguments)]
-    fn remember(
-        &mut self,
-        counters: &mut TlbCounters,
-        space: u32,
-        page: u64,
-        shift: u32,
-        size_index: usize,
-        array: usize,
-        set: usize,
-        slot: usize,
-        dirty: bool,
-    ) {
-        let at = match (0..self.len).find(|&i| self.array[i] == array && self.set[i] == set) {
-            Some(i) => {
-                self.settle(i, counters);
-                i
-            }
-            None if self.len < FILTER => {
-                self.len += 1;
-                self.len - 1
-            }
-            None => {
-                // The oldest is at the end: shift everyone down one.
-                self.settle(FILTER - 1, counters);
-                for i in (1..FILTER).rev() {
-                    self.copy(i - 1, i);
-                }
-                0
-            }
-        };
-        self.page[at] = page;
-        self.shift[at] = shift;
-        self.space[at] = space;
-        self.size_index[at] = size_index;
-        self.array[at] = array;
-        self.set[at] = set;
-        self.slot[at] = slot;
-        self.dirty[at] = dirty;
-        self.last_hit = at;
-    }
-
-    fn copy(&mut self, from: usize, to: usize) {
-        self.page[to] = self.page[from];
-        self.shift[to] = self.shift[from];
-        self.space[to] = self.space[from];
-        self.size_index[to] = self.size_index[from];
-        self.array[to] = self.array[from];
-        self.set[to] = self.set[from];
-        self.slot[to] = self.slot[from];
-        self.dirty[to] = self.dirty[from];
-        self.tally[to] = std::mem::take(&mut self.tally[from]);
+    fn hint(&mut self, page: u64) -> &mut u32 {
+        &mut self.hints[page as usize & self.hint_mask]
     }
 }
 
-/// Counters of one TLB. Only lookups and hits by size are counted on a hit
-/// (the hot path); misses are counted where they are resolved.
+/// The array and page size the fast path tries first: those of the last
+/// translation this TLB found or cached.
+#[derive(Clone, Copy, Debug, Default)]
+struct Guess {
+    array: usize,
+    shift: u32,
+    size_index: usize,
+}
+
+/// Counters of one TLB.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TlbCounters {
     /// Lookups per reference kind (fetch, load, store, modify).
@@ -181,11 +107,16 @@ pub struct Tlb {
     pub serves: Serves,
     pub latency: u32,
     arrays: Vec<Array>,
-    filter: MruFilter,
+    guess: Guess,
+    /// Where the last hit was (array, slot), for `mark_hit_dirty`.
+    last_hit: (usize, usize),
     /// The table's page shifts, for per-size counters.
     size_shifts: Vec<u32>,
-    /// Counters, except hits the filter has tallied but not settled: read
-    /// them through `counters()`.
+    /// Hits by page size and reference kind: one counter per hit, from
+    /// which `counters()` derives lookups and hits by size.
+    hits: [[u64; 4]; MAX_LEVELS],
+    /// Counters but lookups and hits by size: read them through
+    /// `counters()`.
     counters: TlbCounters,
 }
 
@@ -218,7 +149,7 @@ impl Tlb {
                 })
                 .collect();
             let store = SetAssoc::new(entries, ways, replacement, resolved.seed, array_stream(name, array_name));
-            arrays.push(Array { shifts, store, dirty: vec![false; entries] });
+            arrays.push(Array::new(shifts, store));
         };
         if let Some(entries) = config.entries {
             add("", entries, config.ways, &config.page_sizes, config.replacement.expect("resolved"));
@@ -231,9 +162,11 @@ impl Tlb {
             level: config.level,
             serves: config.serves,
             latency: config.latency,
+            guess: first_guess(&arrays),
             arrays,
-            filter: MruFilter::default(),
+            last_hit: (0, 0),
             size_shifts,
+            hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
         }
     }
@@ -261,9 +194,11 @@ impl Tlb {
             level: 0,
             serves: Serves::Data,
             latency: config.latency,
-            arrays: vec![Array { shifts, store, dirty: vec![false; entries] }],
-            filter: MruFilter::default(),
+            arrays: vec![Array::new(shifts, store)],
+            guess: Guess::default(),
+            last_hit: (0, 0),
             size_shifts,
+            hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
         }
     }
@@ -272,34 +207,53 @@ impl Tlb {
         self.size_shifts.iter().position(|&s| s == shift).expect("a mappable size")
     }
 
-    /// The hot path: answers from the MRU filter alone, counting the lookup
-    /// only when it does. A write to a translation cached clean is left to
-    /// `lookup` (it needs a dirty-bit assist).
+    /// The hot path: a hit in the guessed array at the guessed size (those
+    /// of the last translation found or cached), on the most recently used
+    /// entry of its set (no use to record) or in the slot its page was last
+    /// seen in (a use recorded as any hit's). Anything else, and a write to
+    /// a translation cached clean (it needs a dirty-bit assist), is left to
+    /// `lookup`.
     #[inline(always)]
-    pub fn filter_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
-        let i = self.filter.find(space, va)?;
-        if write && !self.filter.dirty[i] {
-            return None;
+    pub fn fast_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
+        let guess = self.guess;
+        let array = &mut self.arrays[guess.array];
+        let page = va >> guess.shift;
+        let key = key(page, guess.shift);
+        if let Some(slot) = array.store.mru_view().hit(page, key, space) {
+            if write && !array.dirty[slot] {
+                return None;
+            }
+        } else {
+            let slot = *array.hint(page) as usize;
+            if !array.store.holds_at(slot, key, space) || (write && !array.dirty[slot]) {
+                return None;
+            }
+            array.store.touch_slot(page, slot);
         }
-        self.filter.tally[i][kind] += 1;
-        Some(self.filter.shift[i])
+        self.hits[guess.size_index][kind] += 1;
+        Some(guess.shift)
     }
 
-    /// Looks `va` up for address space `space`, counting the lookup.
-    #[inline]
-    pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
-        self.counters.lookups[kind] += 1;
-        if let Some(i) = self.filter.find(space, va) {
-            self.counters.hits_by_size[self.filter.size_index[i]] += 1;
-            self.filter.last_hit = i;
-            return Some(Hit { page_shift: self.filter.shift[i], dirty: self.filter.dirty[i] });
-        }
-        self.probe(space, va)
+    /// What a run of hits needs (see `Simulator::run_hits`): the guessed
+    /// array's view for hits on most recently used entries, its dirty bits,
+    /// and the guessed page shift.
+    #[inline(always)]
+    pub fn hit_view(&self) -> (MruView<'_>, &[bool], u32) {
+        let array = &self.arrays[self.guess.array];
+        (array.store.mru_view(), &array.dirty, self.guess.shift)
     }
 
-    /// Probes the arrays for `va`: a lookup the filter did not answer.
+    /// Counts `hits` more hits, by references of `kind`, at the guessed
+    /// size: what `fast_hit` counts for each, in one go.
+    #[inline(always)]
+    pub fn count_guessed_hits(&mut self, kind: KindIndex, hits: u64) {
+        self.hits[self.guess.size_index][kind] += hits;
+    }
+
+    /// Looks `va` up for address space `space`, counting a hit (a miss is
+    /// counted by `count_miss` once resolved).
     #[inline(never)]
-    fn probe(&mut self, space: u32, va: u64) -> Option<Hit> {
+    pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
         for array_index in 0..self.arrays.len() {
             let array = &mut self.arrays[array_index];
             let found = if array.store.is_fully_associative() && array.shifts.len() > 1 {
@@ -324,20 +278,11 @@ impl Tlb {
             };
             if let Some(((shift, size_index), slot)) = found {
                 let page = va >> shift;
+                *array.hint(page) = slot.0 as u32;
                 let dirty = array.dirty[slot.0];
-                let set = array.store.set_of(page);
-                self.filter.remember(
-                    &mut self.counters,
-                    space,
-                    page,
-                    shift,
-                    size_index,
-                    array_index,
-                    set,
-                    slot.0,
-                    dirty,
-                );
-                self.counters.hits_by_size[size_index] += 1;
+                self.guess = Guess { array: array_index, shift, size_index };
+                self.last_hit = (array_index, slot.0);
+                self.hits[size_index][kind] += 1;
                 return Some(Hit { page_shift: shift, dirty });
             }
         }
@@ -372,27 +317,22 @@ impl Tlb {
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
         array.dirty[slot.0] = dirty;
-        let set = array.store.set_of(page);
+        *array.hint(page) = slot.0 as u32;
+        self.guess = Guess { array: array_index, shift, size_index };
         self.counters.fills += 1;
         self.counters.evictions += u64::from(evicted);
-        self.filter.remember(&mut self.counters, space, page, shift, size_index, array_index, set, slot.0, dirty);
     }
 
     /// Marks the translation the last hit found dirty (after a store found
-    /// it clean). Every hit leaves its entry in the filter at `last_hit`.
+    /// it clean).
     pub fn mark_hit_dirty(&mut self) {
-        let f = &mut self.filter;
-        if f.len > 0 {
-            self.arrays[f.array[f.last_hit]].dirty[f.slot[f.last_hit]] = true;
-            f.dirty[f.last_hit] = true;
-        }
+        let (array, slot) = self.last_hit;
+        self.arrays[array].dirty[slot] = true;
     }
 
     /// Removes every entry `drop` accepts (by space and the page's virtual
     /// address range `[first, last]`); returns how many went.
     pub fn invalidate_where(&mut self, mut drop: impl FnMut(u32, u64, u64) -> bool) -> u64 {
-        self.settle();
-        self.filter = MruFilter::default();
         let mut dropped = 0;
         for array in &mut self.arrays {
             dropped += array.store.invalidate_where(|key, space| {
@@ -405,19 +345,17 @@ impl Tlb {
         dropped
     }
 
-    /// Adds the hits tallied in the filter to the counters.
-    fn settle(&mut self) {
-        for i in 0..self.filter.len {
-            self.filter.settle(i, &mut self.counters);
-        }
-    }
-
-    /// The counters, with every hit so far included.
+    /// The counters, lookups and hits by size derived from the hits.
     pub fn counters(&self) -> TlbCounters {
         let mut counters = self.counters.clone();
-        let mut filter = self.filter.clone();
-        for i in 0..filter.len {
-            filter.settle(i, &mut counters);
+        for (size, by_kind) in self.hits.iter().enumerate() {
+            for (kind, &hits) in by_kind.iter().enumerate() {
+                counters.lookups[kind] += hits;
+                counters.hits_by_size[size] += hits;
+            }
+        }
+        for (kind, &misses) in self.counters.misses.iter().enumerate() {
+            counters.lookups[kind] += misses;
         }
         counters
     }
@@ -428,10 +366,19 @@ impl Tlb {
     }
 }
 
+/// The first guess: the main array's smallest size.
+fn first_guess(arrays: &[Array]) -> Guess {
+    arrays.first().and_then(|a| a.shifts.first()).map_or(Guess::default(), |&(shift, size_index)| Guess {
+        array: 0,
+        shift,
+        size_index,
+    })
+}
+
 /// A slot key: the page number with its size, so that pages of different
 /// sizes sharing an array never match each other.
 #[inline(always)]
-fn key(page: u64, shift: u32) -> u64 {
+pub fn key(page: u64, shift: u32) -> u64 {
     (page << 6) | u64::from(shift)
 }
 
