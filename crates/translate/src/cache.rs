@@ -28,6 +28,8 @@ pub struct SetAssoc {
     /// state such a hit would leave; FIFO and random ignore hits), which is
     /// what lets callers answer it without recording a use.
     mru: Vec<u32>,
+    /// Valid slots per set: a full set needs no search for an empty way.
+    filled: Vec<u32>,
     policy: Policy,
 }
 
@@ -102,6 +104,7 @@ impl SetAssoc {
             keys: vec![EMPTY; entries],
             spaces: vec![0; entries],
             mru: (0..sets).map(|set| (set * ways) as u32).collect(),
+            filled: vec![0; sets],
             policy,
         }
     }
@@ -173,18 +176,26 @@ impl SetAssoc {
         (first..first + self.ways).any(|slot| self.keys[slot] == key && self.spaces[slot] == space)
     }
 
-    /// Inserts `key` (not present) in the set `index` selects, evicting the
-    /// policy's victim; returns the slot and whether a valid entry was
-    /// evicted.
+    /// Inserts `key` (not present) in the set `index` selects, in an empty
+    /// way or else the policy's victim's; returns the slot and the key
+    /// evicted, if any.
     #[inline]
-    pub fn insert(&mut self, index: u64, key: u64, space: u32) -> (Slot, bool) {
+    pub fn insert(&mut self, index: u64, key: u64, space: u32) -> (Slot, Option<u64>) {
         let set = self.set_of(index);
         let first = set * self.ways;
-        let way = match self.keys[first..first + self.ways].iter().position(|&k| k == EMPTY) {
-            Some(way) => way,
+        let empty_way = if self.filled[set] as usize == self.ways {
+            None
+        } else {
+            self.keys[first..first + self.ways].iter().position(|&k| k == EMPTY)
+        };
+        let way = match empty_way {
+            Some(way) => {
+                self.filled[set] += 1;
+                way
+            }
             None => self.victim(set),
         };
-        let evicted = self.keys[first + way] != EMPTY;
+        let evicted = Some(self.keys[first + way]).filter(|&k| k != EMPTY);
         self.keys[first + way] = key;
         self.spaces[first + way] = space;
         self.fill(set, way);
@@ -254,6 +265,7 @@ impl SetAssoc {
         for slot in 0..self.keys.len() {
             if self.keys[slot] != EMPTY && drop(self.keys[slot], self.spaces[slot]) {
                 self.keys[slot] = EMPTY;
+                self.filled[slot / self.ways] -= 1;
                 dropped += 1;
             }
         }
@@ -267,7 +279,10 @@ impl SetAssoc {
 
     /// Empties the slot.
     pub fn invalidate(&mut self, slot: Slot) {
-        self.keys[slot.0] = EMPTY;
+        if self.keys[slot.0] != EMPTY {
+            self.keys[slot.0] = EMPTY;
+            self.filled[slot.0 / self.ways] -= 1;
+        }
     }
 
     /// Valid entries held.

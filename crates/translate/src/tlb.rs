@@ -37,6 +37,8 @@ struct Array {
     /// stale or colliding guess costs a probe, never a wrong answer.
     hints: Vec<u32>,
     hint_mask: usize,
+    /// Valid entries per size (as `shifts`): sizes with none are not probed.
+    held: Vec<u32>,
 }
 
 impl Array {
@@ -44,12 +46,18 @@ impl Array {
         let entries = store.entries();
         // Twice the entries, so that pages held at once rarely share a hint.
         let hints = (2 * entries).next_power_of_two();
-        Array { shifts, store, dirty: vec![false; entries], hints: vec![0; hints], hint_mask: hints - 1 }
+        let held = vec![0; shifts.len()];
+        Array { shifts, store, dirty: vec![false; entries], hints: vec![0; hints], hint_mask: hints - 1, held }
     }
 
     #[inline(always)]
     fn hint(&mut self, page: u64) -> &mut u32 {
         &mut self.hints[page as usize & self.hint_mask]
+    }
+
+    /// The position in `shifts` of a size held.
+    fn held_index(&self, shift: u32) -> usize {
+        self.shifts.iter().position(|&(s, _)| s == shift).expect("a size the array holds")
     }
 }
 
@@ -218,18 +226,28 @@ impl Tlb {
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         let page = va >> guess.shift;
-        let key = key(page, guess.shift);
-        if let Some(slot) = array.store.mru_view().hit(page, key, space) {
-            if write && !array.dirty[slot] {
-                return None;
+        match array.store.mru_view().hit(page, key(page, guess.shift), space) {
+            Some(slot) if write && !array.dirty[slot] => None,
+            Some(_) => {
+                self.hits[guess.size_index][kind] += 1;
+                Some(guess.shift)
             }
-        } else {
-            let slot = *array.hint(page) as usize;
-            if !array.store.holds_at(slot, key, space) || (write && !array.dirty[slot]) {
-                return None;
-            }
-            array.store.touch_slot(page, slot);
+            None => self.hinted_hit(space, va, kind, write),
         }
+    }
+
+    /// A hit in the slot the guessed size's page was last seen in (see
+    /// `fast_hit`), counted and its use recorded.
+    #[inline]
+    pub fn hinted_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
+        let guess = self.guess;
+        let array = &mut self.arrays[guess.array];
+        let page = va >> guess.shift;
+        let slot = *array.hint(page) as usize;
+        if !array.store.holds_at(slot, key(page, guess.shift), space) || (write && !array.dirty[slot]) {
+            return None;
+        }
+        array.store.touch_slot(page, slot);
         self.hits[guess.size_index][kind] += 1;
         Some(guess.shift)
     }
@@ -256,6 +274,9 @@ impl Tlb {
     pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
         for array_index in 0..self.arrays.len() {
             let array = &mut self.arrays[array_index];
+            if array.held.iter().all(|&n| n == 0) {
+                continue;
+            }
             let found = if array.store.is_fully_associative() && array.shifts.len() > 1 {
                 // One pass for every size: a slot matches if its page, at its
                 // own size, is va's.
@@ -271,10 +292,12 @@ impl Tlb {
                         ((shift, size_index), slot)
                     })
             } else {
-                array.shifts.iter().find_map(|&(shift, size_index)| {
-                    let page = va >> shift;
-                    array.store.lookup(page, key(page, shift), space).map(|slot| ((shift, size_index), slot))
-                })
+                array.shifts.iter().zip(&array.held).filter(|(_, &held)| held > 0).find_map(
+                    |(&(shift, size_index), _)| {
+                        let page = va >> shift;
+                        array.store.lookup(page, key(page, shift), space).map(|slot| ((shift, size_index), slot))
+                    },
+                )
             };
             if let Some(((shift, size_index), slot)) = found {
                 let page = va >> shift;
@@ -316,11 +339,17 @@ impl Tlb {
         let array = &mut self.arrays[array_index];
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
+        let held = array.held_index(shift);
+        array.held[held] += 1;
+        if let Some(old) = evicted {
+            let old_held = array.held_index(unkey(old).1);
+            array.held[old_held] -= 1;
+        }
         array.dirty[slot.0] = dirty;
         *array.hint(page) = slot.0 as u32;
         self.guess = Guess { array: array_index, shift, size_index };
         self.counters.fills += 1;
-        self.counters.evictions += u64::from(evicted);
+        self.counters.evictions += u64::from(evicted.is_some());
     }
 
     /// Marks the translation the last hit found dirty (after a store found
@@ -335,10 +364,15 @@ impl Tlb {
     pub fn invalidate_where(&mut self, mut drop: impl FnMut(u32, u64, u64) -> bool) -> u64 {
         let mut dropped = 0;
         for array in &mut self.arrays {
+            let (shifts, held) = (&array.shifts, &mut array.held);
             dropped += array.store.invalidate_where(|key, space| {
                 let (page, shift) = unkey(key);
                 let first = page << shift;
-                drop(space, first, first + ((1u64 << shift) - 1))
+                let dropping = drop(space, first, first + ((1u64 << shift) - 1));
+                if dropping {
+                    held[shifts.iter().position(|&(s, _)| s == shift).expect("held")] -= 1;
+                }
+                dropping
             });
         }
         self.counters.invalidated += dropped;
