@@ -119,11 +119,25 @@ pub fn check_ranges(config: &Config) -> Result<(), crate::config::ConfigError> {
     Ok(())
 }
 
+/// The nodes of one level, stored flat: node `id`'s entries are
+/// `entries[id << bits..][..1 << bits]`, so that a walk reaches an entry
+/// from its parent's pointer with one load, not two.
 #[derive(Clone, Debug)]
-struct Node {
-    /// Physical address of the node.
-    base: u64,
+struct Level {
+    bits: u32,
     entries: Vec<u64>,
+    /// Physical address of each node.
+    bases: Vec<u64>,
+    /// Ids of freed nodes, for reuse.
+    free: Vec<usize>,
+    live: u64,
+}
+
+impl Level {
+    #[inline(always)]
+    fn slot(&self, id: usize, index: usize) -> usize {
+        (id << self.bits) + index
+    }
 }
 
 /// Live table nodes of one level, and their size.
@@ -161,10 +175,9 @@ pub struct PageTables {
     shape: TableShape,
     /// Bits below each level's index (the page shift of a leaf there).
     shifts: Vec<u32>,
-    nodes: Vec<Node>,
-    free_nodes: Vec<usize>,
+    levels: Vec<Level>,
+    /// Root node id of each address space.
     roots: Vec<usize>,
-    live_nodes: Vec<u64>,
     policy: PagePolicy,
     /// THP: small pages touched per (space, large region).
     touched: HashMap<(usize, u64), u32>,
@@ -177,11 +190,13 @@ impl PageTables {
     /// that may need one is given.
     pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables {
         PageTables {
-            live_nodes: vec![0; shape.index_bits.len()],
             shifts: (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect(),
+            levels: shape
+                .index_bits
+                .iter()
+                .map(|&bits| Level { bits, entries: Vec::new(), bases: Vec::new(), free: Vec::new(), live: 0 })
+                .collect(),
             shape,
-            nodes: Vec::new(),
-            free_nodes: Vec::new(),
             roots: Vec::new(),
             policy,
             touched: HashMap::new(),
@@ -203,19 +218,23 @@ impl PageTables {
         self.shifts[level]
     }
 
+    /// A new, empty node at `level`; returns its id there.
     fn new_node(&mut self, level: usize, frames: &mut FrameAllocator) -> usize {
         let bits = self.shape.index_bits[level];
         let base = frames.allocate(node_block_shift(&self.shape, bits));
-        self.live_nodes[level] += 1;
-        let node = Node { base, entries: vec![0; 1 << bits] };
-        match self.free_nodes.pop() {
+        let nodes = &mut self.levels[level];
+        nodes.live += 1;
+        match nodes.free.pop() {
             Some(id) => {
-                self.nodes[id] = node;
+                nodes.bases[id] = base;
+                let first = nodes.slot(id, 0);
+                nodes.entries[first..first + (1 << bits)].fill(0);
                 id
             }
             None => {
-                self.nodes.push(node);
-                self.nodes.len() - 1
+                nodes.bases.push(base);
+                nodes.entries.resize(nodes.entries.len() + (1 << bits), 0);
+                nodes.bases.len() - 1
             }
         }
     }
@@ -233,8 +252,8 @@ impl PageTables {
         ((va >> self.shifts[level]) & ((1 << self.shape.index_bits[level]) - 1)) as usize
     }
 
-    fn entry_addr(&self, node: usize, index: usize) -> u64 {
-        self.nodes[node].base + (index as u64) * u64::from(self.shape.entry_bytes)
+    fn entry_addr(&self, level: usize, node: usize, index: usize) -> u64 {
+        self.levels[level].bases[node] + (index as u64) * u64::from(self.shape.entry_bytes)
     }
 
     /// Walks `space`'s table for `va`, faulting in what is missing, setting
@@ -275,13 +294,14 @@ impl PageTables {
         };
         for level in 0..self.levels() {
             let index = self.index(level, va);
-            result.entry_addrs[level] = self.entry_addr(node, index);
+            result.entry_addrs[level] = self.entry_addr(level, node, index);
             result.levels = level + 1;
-            let mut entry = self.nodes[node].entries[index];
+            let slot = self.levels[level].slot(node, index);
+            let mut entry = self.levels[level].entries[slot];
             if entry & PRESENT == 0 {
                 result.faulted = true;
                 entry = self.fill(level, va, frames);
-                self.nodes[node].entries[index] = entry;
+                self.levels[level].entries[slot] = entry;
             }
             if entry & LEAF != 0 {
                 let mut updated = entry;
@@ -293,7 +313,7 @@ impl PageTables {
                     updated |= DIRTY;
                     result.set_dirty = true;
                 }
-                self.nodes[node].entries[index] = updated;
+                self.levels[level].entries[slot] = updated;
                 result.dirty = updated & DIRTY != 0;
                 result.page_shift = self.shifts[level];
                 result.frame = entry >> FLAG_BITS << FLAG_BITS;
@@ -333,18 +353,18 @@ impl PageTables {
     pub fn map(&mut self, space: usize, va: u64, shift: u32, frame: u64, frames: &mut FrameAllocator) -> bool {
         let mut node = self.root(space, frames);
         for level in 0..self.levels() {
-            let index = self.index(level, va);
-            let entry = self.nodes[node].entries[index];
+            let slot = self.levels[level].slot(node, self.index(level, va));
+            let entry = self.levels[level].entries[slot];
             if self.shifts[level] == shift {
                 if entry & PRESENT != 0 {
                     return false;
                 }
-                self.nodes[node].entries[index] = (frame >> FLAG_BITS << FLAG_BITS) | LEAF | PRESENT;
+                self.levels[level].entries[slot] = (frame >> FLAG_BITS << FLAG_BITS) | LEAF | PRESENT;
                 return true;
             }
             if entry & PRESENT == 0 {
                 let child = self.new_node(level + 1, frames);
-                self.nodes[node].entries[index] = ((child as u64) << FLAG_BITS) | PRESENT;
+                self.levels[level].entries[slot] = ((child as u64) << FLAG_BITS) | PRESENT;
                 node = child;
             } else if entry & LEAF != 0 {
                 return false;
@@ -360,7 +380,7 @@ impl PageTables {
     pub fn translate(&self, space: usize, va: u64) -> Option<(u64, u32)> {
         let mut node = *self.roots.get(space)?;
         for level in 0..self.levels() {
-            let entry = self.nodes[node].entries[self.index(level, va)];
+            let entry = self.levels[level].entries[self.levels[level].slot(node, self.index(level, va))];
             if entry & PRESENT == 0 {
                 return None;
             }
@@ -380,22 +400,23 @@ impl PageTables {
         let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
         let mut node = self.root(space, frames);
         for upper in 0..level {
-            let entry = self.nodes[node].entries[self.index(upper, va)];
+            let entry = self.levels[upper].entries[self.levels[upper].slot(node, self.index(upper, va))];
             node = (entry >> FLAG_BITS) as usize;
         }
-        let index = self.index(level, va);
-        let old = self.nodes[node].entries[index];
+        let slot = self.levels[level].slot(node, self.index(level, va));
+        let old = self.levels[level].entries[slot];
         if old & PRESENT != 0 && old & LEAF == 0 {
             self.free_subtree((old >> FLAG_BITS) as usize, level + 1);
         }
         let frame = frames.allocate(large);
-        self.nodes[node].entries[index] = frame | LEAF | PRESENT;
+        self.levels[level].entries[slot] = frame | LEAF | PRESENT;
         self.promotions += 1;
     }
 
     fn free_subtree(&mut self, node: usize, level: usize) {
-        let children: Vec<usize> = self.nodes[node]
-            .entries
+        let nodes = &self.levels[level];
+        let first = nodes.slot(node, 0);
+        let children: Vec<usize> = nodes.entries[first..first + (1 << nodes.bits)]
             .iter()
             .filter(|&&e| e & PRESENT != 0 && e & LEAF == 0)
             .map(|&e| (e >> FLAG_BITS) as usize)
@@ -403,9 +424,9 @@ impl PageTables {
         for child in children {
             self.free_subtree(child, level + 1);
         }
-        self.nodes[node].entries = Vec::new();
-        self.live_nodes[level] -= 1;
-        self.free_nodes.push(node);
+        let nodes = &mut self.levels[level];
+        nodes.live -= 1;
+        nodes.free.push(node);
     }
 
     /// Sets the dirty bit of `va`'s leaf, if mapped and clean; returns
@@ -414,8 +435,8 @@ impl PageTables {
         let Some(&root) = self.roots.get(space) else { return false };
         let mut node = root;
         for level in 0..self.levels() {
-            let index = self.index(level, va);
-            let entry = self.nodes[node].entries[index];
+            let slot = self.levels[level].slot(node, self.index(level, va));
+            let entry = self.levels[level].entries[slot];
             if entry & PRESENT == 0 {
                 return false;
             }
@@ -423,7 +444,7 @@ impl PageTables {
                 if entry & DIRTY != 0 {
                     return false;
                 }
-                self.nodes[node].entries[index] = entry | DIRTY;
+                self.levels[level].entries[slot] = entry | DIRTY;
                 return true;
             }
             node = (entry >> FLAG_BITS) as usize;
@@ -433,11 +454,9 @@ impl PageTables {
 
     /// Live table nodes per level, root first.
     pub fn memory(&self) -> Vec<LevelMemory> {
-        self.shape
-            .index_bits
+        self.levels
             .iter()
-            .zip(&self.live_nodes)
-            .map(|(&bits, &nodes)| LevelMemory { nodes, node_bytes: u64::from(self.shape.entry_bytes) << bits })
+            .map(|level| LevelMemory { nodes: level.live, node_bytes: u64::from(self.shape.entry_bytes) << level.bits })
             .collect()
     }
 
