@@ -414,6 +414,9 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut table = Table { rows: Vec::new() };
+    // MMUSIM_BENCH_ONLY=parse,simulate,sweep,memory: some sections only.
+    let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
+    let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
     let mrecs = |records: u64, time: Duration| format!("{:.1}", records as f64 / 1e6 / time.as_secs_f64());
 
     // Parse: one thread, every format.
@@ -431,7 +434,7 @@ fn main() {
         ("mmusim binary, zstd", &inputs.binary_zst),
         ("mmusim binary, synthetic", &inputs.short),
     ];
-    for (format, path) in parse_inputs {
+    for (format, path) in parse_inputs.into_iter().filter(|_| section("parse")) {
         let ((records, bytes), time) = best(PASSES, || {
             let (records, bytes, time) = read_once(path);
             ((records, bytes), time)
@@ -448,11 +451,11 @@ fn main() {
     }
 
     // Simulate: a Skylake-like machine in each mode.
-    let records = read_records(&inputs.binary);
+    let records = if section("simulate") || section("sweep") { read_records(&inputs.binary) } else { Vec::new() };
     let input =
         format!("{} ({:.1} M refs)", inputs.binary.file_name().unwrap().to_string_lossy(), records.len() as f64 / 1e6);
     let mut native = None;
-    for name in ["skylake", "skylake-nested", "skylake-shadow"] {
+    for name in ["skylake", "skylake-nested", "skylake-shadow"].into_iter().filter(|_| section("simulate")) {
         let config = preset(name);
         let (refs, time) = best(PASSES, || simulate_decoded(&config, &records));
         let rate = refs as f64 / time.as_secs_f64();
@@ -468,52 +471,58 @@ fn main() {
         let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.binary));
         table.row(&format!("simulate {name}, mmusim run from binary"), &input, mrecs(refs, time), "M refs/s", time);
     }
-    let config = preset("skylake");
-    let lackey_input = format!(
-        "{} ({:.0} MB)",
-        inputs.lackey.file_name().unwrap().to_string_lossy(),
-        std::fs::metadata(&inputs.lackey).unwrap().len() as f64 / 1e6
-    );
-    let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.lackey));
-    table.row("simulate skylake, mmusim run from lackey text", &lackey_input, mrecs(refs, time), "M refs/s", time);
+    if section("simulate") {
+        let config = preset("skylake");
+        let lackey_input = format!(
+            "{} ({:.0} MB)",
+            inputs.lackey.file_name().unwrap().to_string_lossy(),
+            std::fs::metadata(&inputs.lackey).unwrap().len() as f64 / 1e6
+        );
+        let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.lackey));
+        table.row("simulate skylake, mmusim run from lackey text", &lackey_input, mrecs(refs, time), "M refs/s", time);
+    }
 
     // Sweep: 64 configurations of one machine over one trace.
-    let spec = data_dir().join("sweep-64.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name = \"bench-64\"\nconfig = \"{}\"\ntraces = [\"{}\"]\n[axes]\n\"tlb.l1d.entries\" = [32, 64]\n\
+    if section("sweep") {
+        let spec = data_dir().join("sweep-64.toml");
+        std::fs::write(
+            &spec,
+            format!(
+                "name = \"bench-64\"\nconfig = \"{}\"\ntraces = [\"{}\"]\n[axes]\n\"tlb.l1d.entries\" = [32, 64]\n\
              \"pages.policy\" = [\"fixed\", \"thp\"]\n\"tlb.stlb.entries\" = {{ from = 96, to = 1536, step = 96 }}\n",
-            repo().join("configs/skylake.toml").display(),
-            inputs.binary.display()
-        ),
-    )
-    .unwrap();
-    let (refs, one) = sweep(&spec, 1);
-    table.row("sweep 64 configs, 1 thread", &input, mrecs(refs, one), "M refs/s (all runs)", one);
-    let (refs, all) = sweep(&spec, cores);
-    table.row(&format!("sweep 64 configs, {cores} threads"), &input, mrecs(refs, all), "M refs/s (all runs)", all);
-    table.row(
-        &format!("sweep 64 configs, speed-up on {cores} threads"),
-        &input,
-        format!("{:.2}", one.as_secs_f64() / all.as_secs_f64()),
-        "x",
-        all,
-    );
+                repo().join("configs/skylake.toml").display(),
+                inputs.binary.display()
+            ),
+        )
+        .unwrap();
+        let (refs, one) = sweep(&spec, 1);
+        table.row("sweep 64 configs, 1 thread", &input, mrecs(refs, one), "M refs/s (all runs)", one);
+        let (refs, all) = sweep(&spec, cores);
+        table.row(&format!("sweep 64 configs, {cores} threads"), &input, mrecs(refs, all), "M refs/s (all runs)", all);
+        table.row(
+            &format!("sweep 64 configs, speed-up on {cores} threads"),
+            &input,
+            format!("{:.2}", one.as_secs_f64() / all.as_secs_f64()),
+            "x",
+            all,
+        );
+    }
 
     // Memory: a long streamed run against a short one, same footprint.
-    let (short_rss, short_time) = peak_rss(&inputs.short);
-    let (long_rss, long_time) = peak_rss(&inputs.long);
-    let mib = |bytes: u64| format!("{:.1}", bytes as f64 / (1 << 20) as f64);
-    table.row("peak RSS, mmusim run skylake", "synthetic, 10 M refs", mib(short_rss), "MiB", short_time);
-    table.row("peak RSS, mmusim run skylake", "synthetic, 1000 M refs", mib(long_rss), "MiB", long_time);
-    table.row(
-        "peak RSS, 1000 M refs / 10 M refs",
-        "synthetic, 256 MiB footprint",
-        format!("{:.2}", long_rss as f64 / short_rss as f64),
-        "x",
-        long_time,
-    );
+    if section("memory") {
+        let (short_rss, short_time) = peak_rss(&inputs.short);
+        let (long_rss, long_time) = peak_rss(&inputs.long);
+        let mib = |bytes: u64| format!("{:.1}", bytes as f64 / (1 << 20) as f64);
+        table.row("peak RSS, mmusim run skylake", "synthetic, 10 M refs", mib(short_rss), "MiB", short_time);
+        table.row("peak RSS, mmusim run skylake", "synthetic, 1000 M refs", mib(long_rss), "MiB", long_time);
+        table.row(
+            "peak RSS, 1000 M refs / 10 M refs",
+            "synthetic, 256 MiB footprint",
+            format!("{:.2}", long_rss as f64 / short_rss as f64),
+            "x",
+            long_time,
+        );
+    }
 
     println!("mmusim benchmarks: best of {PASSES} warm passes (the memory rows run once), {cores} cores");
     table.print();

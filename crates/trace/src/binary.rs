@@ -119,6 +119,19 @@ pub fn encode_record(access: &Access) -> [u8; RECORD_BYTES] {
     bytes
 }
 
+/// A record whose kind byte (0 to 3) and flags byte have been checked.
+#[inline(always)]
+pub fn decode_checked_record(bytes: &[u8; RECORD_BYTES]) -> Access {
+    const KINDS: [Kind; 4] = Kind::ALL;
+    Access {
+        addr: u64::from_le_bytes(bytes[..8].try_into().expect("eight bytes")),
+        size: u16::from_le_bytes([bytes[8], bytes[9]]),
+        context: u16::from_le_bytes([bytes[10], bytes[11]]),
+        vm: u16::from_le_bytes([bytes[12], bytes[13]]),
+        kind: KINDS[usize::from(bytes[14] & 3)],
+    }
+}
+
 /// Decodes one 16-byte record; `Err` says which byte is invalid.
 #[inline(always)]
 pub fn decode_record(bytes: &[u8; RECORD_BYTES]) -> Result<Access, String> {
