@@ -15,6 +15,7 @@ pub mod pwc;
 pub mod rng;
 pub mod sim;
 pub mod size;
+pub mod stack;
 pub mod tlb;
 pub mod walker;
 
