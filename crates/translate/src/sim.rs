@@ -25,6 +25,7 @@ use crate::config::{Config, ConfigError, Mode, SwitchPolicy};
 use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
 use crate::pwc::PwcCounters;
+use crate::stack::{StackArray, MAX_LANES};
 use crate::tlb::{key as key_of, Tlb, TlbCounters};
 use crate::walker::{ExitCounters, ExitReason, NestedCounters, WalkCounters, WalkRequest, Walker};
 
@@ -130,7 +131,13 @@ pub struct Simulator {
     /// First TLB of the instruction and data paths (`NO_TLB` if none), kept
     /// inline so the hot path does not chase the path vectors.
     first_tlb: [usize; 2],
-    walker: Walker,
+    /// One lane per size of the swept array; one lane when nothing is
+    /// swept.
+    lanes: Vec<Lane>,
+    /// The TLB array answered for every lane at once, if any.
+    swept: Option<Swept>,
+    /// The dirty bits of a TLB entry dirty in every lane.
+    all_lanes: u64,
     contexts: Contexts,
     current: Current,
     max_va: u64,
@@ -139,6 +146,78 @@ pub struct Simulator {
     next_timer: u64,
     counters: RunCounters,
     context_counters: ContextCounters,
+}
+
+/// What one lane has of its own: its config (which differs from the others'
+/// only in the swept array's ways), its walker (page tables, page-walk
+/// caches, walk memory, exits) and the counters that differ between lanes.
+/// TLBs other than the swept array see the same lookups in every lane and
+/// are shared; only their entries' dirty bits are kept per lane.
+#[derive(Clone, Debug)]
+struct Lane {
+    config: Config,
+    walker: Walker,
+    /// Walks by the kind of the reference that caused them.
+    walks: [u64; 4],
+    dirty_assists: u64,
+    dirty_bits_set_by_assists: u64,
+    /// Entries of the swept array dropped by THP promotions.
+    promotion_invalidations: u64,
+    /// Entries of the swept array and the walker's caches lost to flushes
+    /// and recycles.
+    entries_flushed: u64,
+    /// The swept TLB's counters, as this lane's TLB of that size has them.
+    swept: TlbCounters,
+}
+
+impl Lane {
+    fn new(config: Config) -> Lane {
+        Lane {
+            walker: Walker::new(&config),
+            config,
+            walks: [0; 4],
+            dirty_assists: 0,
+            dirty_bits_set_by_assists: 0,
+            promotion_invalidations: 0,
+            entries_flushed: 0,
+            swept: TlbCounters::default(),
+        }
+    }
+}
+
+/// The main array of one TLB, answered for every lane's size at once by
+/// LRU stack distances; the TLB's other arrays stay in `tlbs`, shared.
+#[derive(Clone, Debug)]
+struct Swept {
+    /// The TLB, in `tlbs`; it is the last level of every path it serves.
+    tlb: usize,
+    /// Page shifts the main array holds, with their index in the table's
+    /// sizes.
+    shifts: Vec<(u32, usize)>,
+    stack: StackArray,
+}
+
+/// Why a set of configs cannot be simulated in one pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotOnePass(pub String);
+
+impl std::fmt::Display for NotOnePass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotOnePass {}
+
+/// Iterates the lanes (bit positions) set in `mask`.
+fn lanes_in(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let lane = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            lane
+        })
+    })
 }
 
 impl Simulator {
@@ -160,7 +239,9 @@ impl Simulator {
         let timer = config.exits.as_ref().map_or(0, |e| e.timer_interval);
         Ok(Simulator {
             first_tlb,
-            walker: Walker::new(&config),
+            lanes: vec![Lane::new(config.clone())],
+            swept: None,
+            all_lanes: 1,
             max_va: if va_bits >= 64 { u64::MAX } else { (1u64 << va_bits) - 1 },
             va_bits,
             tlbs,
@@ -175,9 +256,107 @@ impl Simulator {
         })
     }
 
-    /// The resolved config.
+    /// One simulator for several configs that differ only in the number of
+    /// ways of one TLB's main array (with the same number of sets, LRU
+    /// replacement, and the TLB the last level of every path it serves):
+    /// everything is simulated once but that array, answered for every
+    /// size by stack distances, and what lies behind it (walks, page-walk
+    /// caches, exits), simulated per size. `lane_report(i)` is then exactly
+    /// `Simulator::new(&configs[i])`'s report after the same references.
+    pub fn with_lanes(configs: &[Config], tlb: &str) -> Result<Simulator, NotOnePass> {
+        let no = |why: String| NotOnePass(why);
+        if configs.len() < 2 || configs.len() > MAX_LANES {
+            return Err(no(format!("{} configs; one pass answers 2 to {MAX_LANES}", configs.len())));
+        }
+        let resolved: Vec<Config> =
+            configs.iter().map(|c| c.resolve().map_err(|e| no(e.to_string()))).collect::<Result<_, _>>()?;
+        let base = &resolved[0];
+        let swept_config = base.tlb.get(tlb).ok_or_else(|| no(format!("no TLB named {tlb}")))?;
+        if swept_config.replacement != Some(crate::config::Replacement::Lru) {
+            return Err(no(format!("tlb.{tlb} does not use LRU replacement")));
+        }
+        let geometry = |config: &Config| -> Option<(usize, usize)> {
+            let t = config.tlb.get(tlb)?;
+            let entries = t.entries? as usize;
+            let ways = t.ways.map_or(entries, |w| w as usize);
+            Some((entries / ways, ways))
+        };
+        let (sets, _) = geometry(base).ok_or_else(|| no(format!("tlb.{tlb} has no main array")))?;
+        // Every config but for the main array's entries and ways.
+        let without = |config: &Config| {
+            let mut config = config.clone();
+            if let Some(t) = config.tlb.get_mut(tlb) {
+                t.entries = None;
+                t.ways = None;
+            }
+            config
+        };
+        let shared = without(base);
+        let mut ways = Vec::with_capacity(resolved.len());
+        for config in &resolved {
+            if without(config) != shared {
+                return Err(no(format!("the configs differ in more than tlb.{tlb}'s entries and ways")));
+            }
+            let (s, w) = geometry(config).ok_or_else(|| no(format!("tlb.{tlb} has no main array")))?;
+            if s != sets {
+                return Err(no(format!("tlb.{tlb} has {sets} sets in one config and {s} in another")));
+            }
+            ways.push(w);
+        }
+        let mut sim = Simulator::new(base).map_err(|e| no(e.to_string()))?;
+        let index = sim.tlbs.iter().position(|t| t.name == tlb).expect("a TLB of the config");
+        // The swept TLB keeps its other arrays (shared: they hold other
+        // page sizes, which the main array's size does not affect).
+        let mut others = swept_config.clone();
+        others.entries = None;
+        others.ways = None;
+        sim.tlbs[index] = Tlb::new(tlb, &others, base);
+        let level = sim.tlbs[index].level;
+        let serves = sim.tlbs[index].serves;
+        if sim.tlbs.iter().any(|t| {
+            t.level > level && (t.serves.instructions() && serves.instructions() || t.serves.data() && serves.data())
+        }) {
+            return Err(no(format!("tlb.{tlb} is not the last level of the paths it serves")));
+        }
+        let size_shifts = base.translation_shifts();
+        let shifts = swept_config
+            .page_sizes
+            .as_ref()
+            .expect("resolved")
+            .iter()
+            .map(|s| {
+                let shift = s.0.trailing_zeros();
+                (shift, size_shifts.iter().position(|&t| t == shift).expect("mappable"))
+            })
+            .collect();
+        // A first-level swept TLB has no fast path: its hits differ by lane.
+        for first in &mut sim.first_tlb {
+            if *first == index {
+                *first = NO_TLB;
+            }
+        }
+        sim.all_lanes = crate::tlb::lane_mask(resolved.len());
+        for t in &mut sim.tlbs {
+            t.set_lanes(resolved.len());
+        }
+        sim.lanes = resolved.into_iter().map(Lane::new).collect();
+        sim.swept = Some(Swept { tlb: index, shifts, stack: StackArray::new(sets, ways) });
+        Ok(sim)
+    }
+
+    /// The resolved config (the first lane's).
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.lanes[0].config
+    }
+
+    /// Lanes: sizes of the swept array simulated at once (1 if none).
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The resolved config of lane `lane`.
+    pub fn lane_config(&self, lane: usize) -> &Config {
+        &self.lanes[lane].config
     }
 
     /// Runs a batch of references. An address outside the table's virtual
@@ -224,6 +403,7 @@ impl Simulator {
         // The last page of each path found a hit, in registers: within the
         // run nothing changes state, so it stays one.
         let (mut fetch_page, mut data_page, mut data_page_dirty) = (u64::MAX, u64::MAX, false);
+        let all_lanes = self.all_lanes;
         let mut done = 0;
         for access in accesses {
             let last = access.last_byte();
@@ -250,7 +430,7 @@ impl Simulator {
                 if page != data_page {
                     let Some(slot) = data_view.hit(page, key_of(page, data_shift), tag) else { break };
                     data_page = page;
-                    data_page_dirty = data_dirty[slot];
+                    data_page_dirty = data_dirty[slot] == all_lanes;
                 }
                 let write = access.kind.writes();
                 if write && !data_page_dirty {
@@ -334,7 +514,9 @@ impl Simulator {
                 self.context_counters.context_switches += 1;
                 if self.config.mode == Mode::Shadow {
                     // The guest loads CR3, which traps to the hypervisor.
-                    self.walker.exit(ExitReason::Cr3Write);
+                    for lane in &mut self.lanes {
+                        lane.walker.exit(ExitReason::Cr3Write);
+                    }
                 }
             }
             let flush = match context_policy.switch {
@@ -379,12 +561,7 @@ impl Simulator {
                 self.context_counters.id_recycles += 1;
                 let vm_part = if self.config.context.vm_tags { vm as u32 + 1 } else { 0 };
                 let stale = (vm_part << 16) | oldest as u32;
-                let mut lost = 0;
-                for tlb in &mut self.tlbs {
-                    lost += tlb.invalidate_where(|tag, _, _| tag == stale);
-                }
-                lost += self.walker.flush_tag(stale);
-                self.context_counters.entries_flushed += lost;
+                self.invalidate(|tag, _, _| tag == stale, |walker| walker.flush_tag(stale));
                 oldest
             }
         };
@@ -396,13 +573,44 @@ impl Simulator {
 
     /// Empties every TLB and page-walk cache.
     fn flush_all(&mut self) {
-        let mut lost = 0;
-        for tlb in &mut self.tlbs {
-            lost += tlb.invalidate_where(|_, _, _| true);
-        }
-        lost += self.walker.flush_all();
+        self.invalidate(|_, _, _| true, Walker::flush_all);
         self.context_counters.flushes += 1;
-        self.context_counters.entries_flushed += lost;
+    }
+
+    /// Removes the TLB entries `drop` accepts (by space tag and the page's
+    /// address range) and, in each lane, what `flush` removes from the
+    /// walker's caches; counts what went as flushed.
+    fn invalidate(&mut self, drop: impl Fn(u32, u64, u64) -> bool + Copy, flush: impl Fn(&mut Walker) -> u64) {
+        let (shared, swept) = self.invalidate_tlbs(drop);
+        self.context_counters.entries_flushed += shared;
+        for (lane, state) in self.lanes.iter_mut().enumerate() {
+            state.entries_flushed += swept.get(lane).copied().unwrap_or(0) + flush(&mut state.walker);
+        }
+    }
+
+    /// Removes the TLB entries `drop` accepts; returns how many went from
+    /// the shared TLBs, and per lane from the swept array (each lane's
+    /// counters of the swept TLB count both its shared arrays' and its own).
+    fn invalidate_tlbs(&mut self, drop: impl Fn(u32, u64, u64) -> bool + Copy) -> (u64, Vec<u64>) {
+        let mut shared = 0;
+        let mut in_swept_tlb = 0;
+        for (index, tlb) in self.tlbs.iter_mut().enumerate() {
+            let dropped = tlb.invalidate_where(drop);
+            shared += dropped;
+            if self.swept.as_ref().is_some_and(|s| s.tlb == index) {
+                in_swept_tlb = dropped;
+            }
+        }
+        let Some(swept) = &mut self.swept else { return (shared, Vec::new()) };
+        let lost = swept.stack.invalidate_where(|key, space| {
+            let (page, shift) = crate::tlb::unkey(key);
+            let first = page << shift;
+            drop(space, first, first + ((1u64 << shift) - 1))
+        });
+        for (lane, state) in self.lanes.iter_mut().enumerate() {
+            state.swept.invalidated += in_swept_tlb + lost[lane];
+        }
+        (shared, lost)
     }
 
     /// A timer exit: the hypervisor runs, and without VM tags the TLBs do
@@ -412,7 +620,9 @@ impl Simulator {
     fn timer_exit(&mut self) {
         let interval = self.config.exits.as_ref().map_or(0, |e| e.timer_interval);
         self.next_timer = self.next_timer.saturating_add(interval);
-        self.walker.exit(ExitReason::Timer);
+        for lane in &mut self.lanes {
+            lane.walker.exit(ExitReason::Timer);
+        }
         if !self.config.context.vm_tags {
             self.flush_all();
         }
@@ -452,91 +662,238 @@ impl Simulator {
     fn translate_slow(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
         let request = self.request(va, write);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
-        let tlbs = &mut self.tlbs;
         let tag = request.tag;
+        let swept_tlb = self.swept.as_ref().map_or(NO_TLB, |s| s.tlb);
         for (depth, &t) in path.iter().enumerate() {
-            if let Some(hit) = tlbs[t].lookup(tag, va, kind) {
+            if let Some(hit) = self.tlbs[t].lookup(tag, va, kind) {
+                // A hit in a shared array: every lane hits.
                 let mut dirty = hit.dirty;
-                if write && !hit.dirty {
-                    tlbs[t].mark_hit_dirty();
-                    self.counters.dirty_assists += 1;
-                    if self.walker.mark_dirty(&request) {
-                        self.counters.dirty_bits_set_by_assists += 1;
-                    }
-                    dirty = true;
+                if write && dirty != self.all_lanes {
+                    self.tlbs[t].mark_hit_dirty();
+                    self.assist(self.all_lanes & !dirty, &request);
+                    dirty = self.all_lanes;
                 }
+                if t == swept_tlb {
+                    let size_index = self.size_index(hit.page_shift);
+                    for lane in &mut self.lanes {
+                        lane.swept.lookups[kind] += 1;
+                        lane.swept.hits_by_size[size_index] += 1;
+                    }
+                }
+                let path = if instruction { &self.instruction_path } else { &self.data_path };
                 for &upper in &path[..depth] {
-                    tlbs[upper].count_miss(kind, hit.page_shift);
-                    tlbs[upper].fill(tag, va, hit.page_shift, dirty);
+                    self.tlbs[upper].count_miss(kind, hit.page_shift);
+                    self.tlbs[upper].fill(tag, va, hit.page_shift, dirty);
                 }
                 return hit.page_shift;
             }
+            if t == swept_tlb {
+                return self.translate_swept(depth, va, kind, &request, instruction);
+            }
         }
-        let outcome = self.walker.walk(&request);
-        self.counters.walks[kind] += 1;
-        if let Some((base, shift)) = outcome.promoted {
+        // A miss at every level, in every lane: each lane walks.
+        let (shift, dirty) = self.walk_lanes(self.all_lanes, kind, &request);
+        let path = if instruction { &self.instruction_path } else { &self.data_path };
+        for &level in path {
+            self.tlbs[level].count_miss(kind, shift);
+            self.tlbs[level].fill(tag, va, shift, dirty);
+        }
+        shift
+    }
+
+    /// The rest of a lookup that missed every shared array down to the
+    /// swept TLB (at `depth` of the path): its main array hits in some
+    /// lanes, and the others walk.
+    fn translate_swept(&mut self, depth: usize, va: u64, kind: usize, request: &WalkRequest, instruction: bool) -> u32 {
+        let tag = request.tag;
+        let swept = self.swept.as_ref().expect("a swept array");
+        let found = swept.shifts.iter().find_map(|&(shift, size_index)| {
+            swept.stack.find(crate::tlb::key(va >> shift, shift), tag).map(|f| (shift, size_index, f))
+        });
+        let hit_lanes = found.map_or(0, |(_, _, f)| swept.stack.lanes_holding(f.depth));
+        let mut dirty = 0;
+        if let Some((_, size_index, f)) = found {
+            for lane in lanes_in(hit_lanes) {
+                self.lanes[lane].swept.lookups[kind] += 1;
+                self.lanes[lane].swept.hits_by_size[size_index] += 1;
+            }
+            dirty = f.dirty & hit_lanes;
+            let clean = hit_lanes & !f.dirty;
+            if request.write && clean != 0 {
+                self.assist(clean, request);
+                dirty |= clean;
+            }
+        }
+        let miss_lanes = self.all_lanes & !hit_lanes;
+        let shift = if miss_lanes == 0 {
+            found.expect("a hit in every lane").0
+        } else {
+            let (shift, walked_dirty) = self.walk_lanes(miss_lanes, kind, request);
+            dirty |= walked_dirty & miss_lanes;
+            shift
+        };
+        let size_index = self.size_index(shift);
+        let swept_tlb = self.swept.as_ref().expect("a swept array").tlb;
+        let main_holds = self.swept.as_ref().expect("a swept array").shifts.iter().any(|&(s, _)| s == shift);
+        if main_holds {
+            let swept = self.swept.as_mut().expect("a swept array");
+            let page = va >> shift;
+            let evicting = swept.stack.lanes_evicting(page) & miss_lanes;
+            swept.stack.use_entry(page, crate::tlb::key(page, shift), tag, dirty, size_index as u8);
+            for lane in lanes_in(miss_lanes) {
+                let counters = &mut self.lanes[lane].swept;
+                counters.lookups[kind] += 1;
+                counters.misses[kind] += 1;
+                counters.misses_by_size[size_index] += 1;
+                counters.fills += 1;
+                counters.evictions += u64::from(evicting & 1 << lane != 0);
+            }
+        } else {
+            // A size only the TLB's other (shared) arrays hold: every lane
+            // missed it and fills it there.
+            let filled = self.tlbs[swept_tlb].fill(tag, va, shift, dirty);
+            for lane in &mut self.lanes {
+                lane.swept.lookups[kind] += 1;
+                lane.swept.misses[kind] += 1;
+                lane.swept.misses_by_size[size_index] += 1;
+                if let Some(evicted) = filled {
+                    lane.swept.fills += 1;
+                    lane.swept.evictions += u64::from(evicted);
+                }
+            }
+        }
+        let path = if instruction { &self.instruction_path } else { &self.data_path };
+        for &upper in &path[..depth] {
+            self.tlbs[upper].count_miss(kind, shift);
+            self.tlbs[upper].fill(tag, va, shift, dirty);
+        }
+        shift
+    }
+
+    /// Walks in the lanes `lanes`; returns the page shift (the same in every
+    /// lane: page tables differ between lanes only in accessed and dirty
+    /// bits) and the lanes whose walk found the page dirty. A THP promotion
+    /// (a fault, so a walk in every lane at once) drops the stale cached
+    /// translations everywhere.
+    fn walk_lanes(&mut self, lanes: u64, kind: usize, request: &WalkRequest) -> (u32, u64) {
+        let mut shift = None;
+        let mut dirty = 0;
+        let mut promoted = None;
+        for lane in lanes_in(lanes) {
+            let state = &mut self.lanes[lane];
+            let outcome = state.walker.walk(request);
+            state.walks[kind] += 1;
+            debug_assert!(shift.is_none_or(|s| s == outcome.page_shift), "lanes agree on page sizes");
+            shift = Some(outcome.page_shift);
+            dirty |= u64::from(outcome.dirty) << lane;
+            if outcome.promoted.is_some() {
+                debug_assert_eq!(lanes, self.all_lanes, "promotions happen on faults, in every lane");
+                promoted = outcome.promoted;
+            }
+        }
+        if let Some((base, shift)) = promoted {
             // The small pages of the region are gone: drop their cached
             // translations (as the OS's shootdown would) and the walk caches
             // of the space (INVLPG also empties paging-structure caches).
             let end = base + ((1u64 << shift) - 1);
-            for tlb in tlbs.iter_mut() {
-                self.counters.promotion_invalidations +=
-                    tlb.invalidate_where(|s, first, last| s == tag && first >= base && last <= end);
+            let tag = request.tag;
+            let (shared, swept) = self.invalidate_tlbs(|s, first, last| s == tag && first >= base && last <= end);
+            self.counters.promotion_invalidations += shared;
+            for (lane, state) in self.lanes.iter_mut().enumerate() {
+                state.promotion_invalidations += swept.get(lane).copied().unwrap_or(0);
+                state.walker.flush_space(tag);
             }
-            self.walker.flush_space(tag);
         }
-        for &level in path {
-            tlbs[level].count_miss(kind, outcome.page_shift);
-            tlbs[level].fill(tag, va, outcome.page_shift, outcome.dirty);
-        }
-        outcome.page_shift
+        (shift.expect("at least one lane walked"), dirty)
     }
 
-    /// Everything counted so far.
+    /// Dirty-bit assists in the lanes `lanes`: a store found the translation
+    /// cached clean there.
+    fn assist(&mut self, lanes: u64, request: &WalkRequest) {
+        for lane in lanes_in(lanes) {
+            let state = &mut self.lanes[lane];
+            state.dirty_assists += 1;
+            if state.walker.mark_dirty(request) {
+                state.dirty_bits_set_by_assists += 1;
+            }
+        }
+    }
+
+    /// The index of a page shift among the translation sizes.
+    fn size_index(&self, shift: u32) -> usize {
+        self.config.translation_shifts().iter().position(|&s| s == shift).expect("a translation size")
+    }
+
+    /// Everything counted so far (of the first lane, the only one unless
+    /// built `with_lanes`).
     pub fn report(&self) -> SimReport {
-        let exits = self.config.mode.is_virtualized().then(|| self.walker.exits.clone());
-        let tlb_cycles: u64 = self.tlbs.iter().map(|t| t.counters().total_lookups() * u64::from(t.latency)).sum();
-        let exit_cycles = self.walker.exits.cycles;
-        let (allocated_bytes, host_allocated_bytes) = self.walker.allocated_bytes();
-        let other_tables = self.walker.other_tables();
+        self.lane_report(0)
+    }
+
+    /// Everything lane `lane` counted so far.
+    pub fn lane_report(&self, lane: usize) -> SimReport {
+        let state = &self.lanes[lane];
+        let walker = &state.walker;
+        let config = &state.config;
+        let swept_tlb = self.swept.as_ref().map_or(NO_TLB, |s| s.tlb);
+        let tlbs: Vec<TlbReport> = self
+            .tlbs
+            .iter()
+            .enumerate()
+            .map(|(index, tlb)| TlbReport {
+                name: tlb.name.clone(),
+                level: tlb.level,
+                serves: tlb.serves,
+                counters: if index == swept_tlb { state.swept.clone() } else { tlb.counters() },
+            })
+            .collect();
+        let latency = |name: &str| self.tlbs.iter().find(|t| t.name == name).map_or(0, |t| u64::from(t.latency));
+        let tlb_cycles: u64 = tlbs.iter().map(|t| t.counters.total_lookups() * latency(&t.name)).sum();
+        let exits = config.mode.is_virtualized().then(|| walker.exits.clone());
+        let exit_cycles = walker.exits.cycles;
+        let (allocated_bytes, host_allocated_bytes) = walker.allocated_bytes();
+        let other_tables = walker.other_tables();
+        let mut context = self.context_counters.clone();
+        context.entries_flushed += state.entries_flushed;
         SimReport {
-            mode: self.config.mode.name(),
-            page_shifts: self.config.translation_shifts(),
-            host_page_shifts: self.config.host_shape().map(|shape| shape.page_shifts),
+            mode: config.mode.name(),
+            page_shifts: config.translation_shifts(),
+            host_page_shifts: config.host_shape().map(|shape| shape.page_shifts),
             run: RunCounters {
-                translation_cycles: tlb_cycles + self.walker.counters.cycles + exit_cycles,
+                walks: state.walks,
+                dirty_assists: state.dirty_assists,
+                dirty_bits_set_by_assists: state.dirty_bits_set_by_assists,
+                promotion_invalidations: self.counters.promotion_invalidations + state.promotion_invalidations,
+                translation_cycles: tlb_cycles + walker.counters.cycles + exit_cycles,
                 ..self.counters.clone()
             },
-            context: self.context_counters.clone(),
-            tlbs: self
-                .tlbs
-                .iter()
-                .map(|tlb| TlbReport {
-                    name: tlb.name.clone(),
-                    level: tlb.level,
-                    serves: tlb.serves,
-                    counters: tlb.counters(),
-                })
-                .collect(),
-            walks: self.walker.counters.clone(),
-            pwc: self.walker.pwc_counters().cloned(),
-            nested: self.walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
+            context,
+            tlbs,
+            walks: walker.counters.clone(),
+            pwc: walker.pwc_counters().cloned(),
+            nested: walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
             exits,
-            faults: self.walker.faults(),
-            promotions: self.walker.promotions(),
+            faults: walker.faults(),
+            promotions: walker.promotions(),
             address_spaces: self.contexts.placement.len() as u64,
             vms: self.contexts.spaces_per_vm.len() as u64,
-            page_tables: self.walker.page_tables(),
-            host_page_tables: other_tables.clone().filter(|_| self.config.mode == Mode::Nested),
-            shadow_page_tables: other_tables.filter(|_| self.config.mode == Mode::Shadow),
+            page_tables: walker.page_tables(),
+            host_page_tables: other_tables.clone().filter(|_| config.mode == Mode::Nested),
+            shadow_page_tables: other_tables.filter(|_| config.mode == Mode::Shadow),
             allocated_bytes,
             host_allocated_bytes,
         }
     }
 
-    /// References per walk, cycles per walk.
+    /// References per walk, cycles per walk (of the first lane).
     pub fn histograms(&self) -> (&Distribution, &Distribution) {
-        (&self.walker.reference_histogram, &self.walker.cycle_histogram)
+        self.lane_histograms(0)
+    }
+
+    /// References per walk, cycles per walk of lane `lane`.
+    pub fn lane_histograms(&self, lane: usize) -> (&Distribution, &Distribution) {
+        let walker = &self.lanes[lane].walker;
+        (&walker.reference_histogram, &walker.cycle_histogram)
     }
 }
 

@@ -21,8 +21,10 @@ pub type KindIndex = usize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit {
     pub page_shift: u32,
-    /// The entry was cached with its page's dirty bit set.
-    pub dirty: bool,
+    /// Lanes (bits) whose copy of the entry was cached with the page's
+    /// dirty bit set: bit 0 alone in a simulator of one lane (see
+    /// `Simulator::with_lanes`).
+    pub dirty: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -30,8 +32,8 @@ struct Array {
     /// Page shifts held, ascending, with their index in the table's sizes.
     shifts: Vec<(u32, usize)>,
     store: SetAssoc,
-    /// Per slot: the cached translation's dirty bit.
-    dirty: Vec<bool>,
+    /// Per slot: the lanes whose copy of the translation is cached dirty.
+    dirty: Vec<u64>,
     /// Where each page was last found or placed, indexed by the page's low
     /// bits: a guess the fast path checks against the slot's key, so a
     /// stale or colliding guess costs a probe, never a wrong answer.
@@ -47,7 +49,7 @@ impl Array {
         // Twice the entries, so that pages held at once rarely share a hint.
         let hints = (2 * entries).next_power_of_two();
         let held = vec![0; shifts.len()];
-        Array { shifts, store, dirty: vec![false; entries], hints: vec![0; hints], hint_mask: hints - 1, held }
+        Array { shifts, store, dirty: vec![0; entries], hints: vec![0; hints], hint_mask: hints - 1, held }
     }
 
     #[inline(always)]
@@ -118,6 +120,8 @@ pub struct Tlb {
     guess: Guess,
     /// Where the last hit was (array, slot), for `mark_hit_dirty`.
     last_hit: (usize, usize),
+    /// The dirty bits of an entry dirty in every lane.
+    all_lanes: u64,
     /// The table's page shifts, for per-size counters.
     size_shifts: Vec<u32>,
     /// Hits by page size and reference kind: one counter per hit, from
@@ -173,6 +177,7 @@ impl Tlb {
             guess: first_guess(&arrays),
             arrays,
             last_hit: (0, 0),
+            all_lanes: 1,
             size_shifts,
             hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
@@ -205,6 +210,7 @@ impl Tlb {
             arrays: vec![Array::new(shifts, store)],
             guess: Guess::default(),
             last_hit: (0, 0),
+            all_lanes: 1,
             size_shifts,
             hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
@@ -227,7 +233,7 @@ impl Tlb {
         let array = &mut self.arrays[guess.array];
         let page = va >> guess.shift;
         match array.store.mru_view().hit(page, key(page, guess.shift), space) {
-            Some(slot) if write && !array.dirty[slot] => None,
+            Some(slot) if write && array.dirty[slot] != self.all_lanes => None,
             Some(_) => {
                 self.hits[guess.size_index][kind] += 1;
                 Some(guess.shift)
@@ -244,7 +250,8 @@ impl Tlb {
         let array = &mut self.arrays[guess.array];
         let page = va >> guess.shift;
         let slot = *array.hint(page) as usize;
-        if !array.store.holds_at(slot, key(page, guess.shift), space) || (write && !array.dirty[slot]) {
+        if !array.store.holds_at(slot, key(page, guess.shift), space) || (write && array.dirty[slot] != self.all_lanes)
+        {
             return None;
         }
         array.store.touch_slot(page, slot);
@@ -256,7 +263,7 @@ impl Tlb {
     /// array's view for hits on most recently used entries, its dirty bits,
     /// and the guessed page shift.
     #[inline(always)]
-    pub fn hit_view(&self) -> (MruView<'_>, &[bool], u32) {
+    pub fn hit_view(&self) -> (MruView<'_>, &[u64], u32) {
         let array = &self.arrays[self.guess.array];
         (array.store.mru_view(), &array.dirty, self.guess.shift)
     }
@@ -325,17 +332,17 @@ impl Tlb {
         self.arrays.iter().any(|a| a.shifts.iter().any(|&(s, _)| s == shift))
     }
 
-    /// Caches a translation (not present) of `va`'s page of `shift`.
+    /// Caches a translation (not present) of `va`'s page of `shift`, dirty
+    /// in the lanes `dirty` has; returns whether it evicted a valid entry,
+    /// or `None` if no array holds that size.
     #[inline]
-    pub fn fill(&mut self, space: u32, va: u64, shift: u32, dirty: bool) {
+    pub fn fill(&mut self, space: u32, va: u64, shift: u32, dirty: u64) -> Option<bool> {
         let held = self
             .arrays
             .iter()
             .enumerate()
             .find_map(|(i, a)| a.shifts.iter().find(|&&(s, _)| s == shift).map(|&(_, size_index)| (i, size_index)));
-        let Some((array_index, size_index)) = held else {
-            return;
-        };
+        let (array_index, size_index) = held?;
         let array = &mut self.arrays[array_index];
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
@@ -350,13 +357,19 @@ impl Tlb {
         self.guess = Guess { array: array_index, shift, size_index };
         self.counters.fills += 1;
         self.counters.evictions += u64::from(evicted.is_some());
+        Some(evicted.is_some())
     }
 
-    /// Marks the translation the last hit found dirty (after a store found
-    /// it clean).
+    /// Marks the translation the last hit found dirty in every lane (after
+    /// a store found it clean in some).
     pub fn mark_hit_dirty(&mut self) {
         let (array, slot) = self.last_hit;
-        self.arrays[array].dirty[slot] = true;
+        self.arrays[array].dirty[slot] = self.all_lanes;
+    }
+
+    /// Makes this TLB's entries carry a dirty bit for each of `lanes` lanes.
+    pub fn set_lanes(&mut self, lanes: usize) {
+        self.all_lanes = lane_mask(lanes);
     }
 
     /// Removes every entry `drop` accepts (by space and the page's virtual
@@ -400,6 +413,15 @@ impl Tlb {
     }
 }
 
+/// The bits of `lanes` lanes.
+pub fn lane_mask(lanes: usize) -> u64 {
+    if lanes >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << lanes) - 1
+    }
+}
+
 /// The first guess: the main array's smallest size.
 fn first_guess(arrays: &[Array]) -> Guess {
     arrays.first().and_then(|a| a.shifts.first()).map_or(Guess::default(), |&(shift, size_index)| Guess {
@@ -416,6 +438,6 @@ pub fn key(page: u64, shift: u32) -> u64 {
     (page << 6) | u64::from(shift)
 }
 
-fn unkey(key: u64) -> (u64, u32) {
+pub fn unkey(key: u64) -> (u64, u32) {
     (key >> 6, (key & 63) as u32)
 }

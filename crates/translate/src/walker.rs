@@ -624,7 +624,7 @@ impl Nested {
         cycles += walk_cycles;
         if let Some(tlb) = &mut self.tlb {
             tlb.count_miss(1, found.page_shift);
-            tlb.fill(request.vm_tag, gpa, found.page_shift, false);
+            tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
         }
         let hpa = found.frame + (gpa & ((1u64 << found.page_shift) - 1));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
