@@ -328,8 +328,13 @@ fn sweep(spec: &Path, threads: usize) -> (u64, Duration) {
     let _ = std::fs::remove_dir_all(&out);
     let start = Instant::now();
     let plan = mmusim_report::plan::load(spec).unwrap();
-    let options =
-        mmusim_report::sweep::Options { out: out.clone(), threads: Some(threads), shard: None, progress: false };
+    let options = mmusim_report::sweep::Options {
+        out: out.clone(),
+        threads: Some(threads),
+        shard: None,
+        progress: false,
+        one_pass: true,
+    };
     let outcome = mmusim_report::sweep::execute(&plan, &options).unwrap();
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
     (outcome.references, start.elapsed())

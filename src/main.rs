@@ -48,6 +48,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Simulate every configuration on its own, even where one pass could answer several
+        /// (runs differing only in one LRU TLB's ways); the results are the same.
+        #[arg(long)]
+        separate: bool,
     },
     /// Merge the output directories of a sharded sweep, checking that every run is there exactly once.
     Merge {
@@ -210,8 +214,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Sweep { spec, out, threads, shard, dry_run, quiet } => {
-            return sweep(&spec, out, threads, shard, dry_run, quiet);
+        Command::Sweep { spec, out, threads, shard, dry_run, quiet, separate } => {
+            return sweep(&spec, out, threads, shard, dry_run, quiet, separate);
         }
         Command::Merge { out, shards } => {
             let runs = mmusim_report::sweep::merge(&out, &shards).map_err(|e| e.to_string())?;
@@ -299,6 +303,7 @@ fn sweep(
     shard: Option<mmusim_report::sweep::Shard>,
     dry_run: bool,
     quiet: bool,
+    separate: bool,
 ) -> Result<ExitCode, String> {
     let plan = mmusim_report::plan::load(spec).map_err(|e| e.to_string())?;
     if dry_run {
@@ -313,7 +318,8 @@ fn sweep(
         return Err("--threads: give at least 1".into());
     }
     let out = out.unwrap_or_else(|| PathBuf::from("results/sweeps").join(&plan.name));
-    let options = mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet };
+    let options =
+        mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet, one_pass: !separate };
     let outcome = mmusim_report::sweep::execute(&plan, &options).map_err(|e| e.to_string())?;
     emit(&mmusim_report::sweep::render(&plan, &options, &outcome))?;
     emit(&format!("  {} threads{}\n", rayon_threads(threads), peak_memory()))?;

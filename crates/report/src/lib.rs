@@ -5,6 +5,7 @@
 pub mod check;
 pub mod config_file;
 pub mod metrics;
+pub mod one_pass;
 pub mod outputs;
 pub mod pipeline;
 pub mod plan;

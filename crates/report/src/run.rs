@@ -196,11 +196,18 @@ pub fn stream(
 
 /// A finished simulator's outputs.
 pub fn finish(sim: &Simulator, workload: WorkloadProvenance) -> RunOutput {
-    let report = sim.report();
-    let (references, cycles) = sim.histograms();
-    let metrics = Metrics::new(sim.config(), &report, references, cycles);
+    finish_lane(sim, 0, workload)
+}
+
+/// The outputs of one lane of a finished simulator (see
+/// `Simulator::with_lanes`).
+pub fn finish_lane(sim: &Simulator, lane: usize, workload: WorkloadProvenance) -> RunOutput {
+    let report = sim.lane_report(lane);
+    let (references, cycles) = sim.lane_histograms(lane);
+    let config = sim.lane_config(lane);
+    let metrics = Metrics::new(config, &report, references, cycles);
     RunOutput {
-        config: sim.config().clone(),
+        config: config.clone(),
         workload,
         report,
         metrics,

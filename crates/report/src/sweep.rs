@@ -84,6 +84,10 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// Show a progress bar on stderr (drawn only when it is a terminal).
     pub progress: bool,
+    /// Answer runs that differ only in one LRU TLB array's size in one pass
+    /// (see `one_pass`); off, every run is simulated on its own. The results
+    /// are the same.
+    pub one_pass: bool,
 }
 
 /// What a sweep did.
@@ -100,6 +104,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// Jobs that failed, each with why.
     pub failures: Vec<String>,
+    /// Jobs answered in one pass with others, by the TLB whose size varied.
+    pub one_pass: std::collections::BTreeMap<String, usize>,
     /// The table's rows, in plan order.
     pub rows: Vec<Row>,
 }
@@ -183,7 +189,8 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
         if pending.is_empty() {
             continue;
         }
-        let (references, failures) = simulate(plan, &pending, workload, &options.out, &pool, &progress);
+        let (references, failures) =
+            simulate(plan, &pending, workload, options, &pool, &progress, &mut outcome.one_pass);
         outcome.simulated += pending.len() - failures.len();
         outcome.references += references;
         outcome.failures.extend(failures);
@@ -195,9 +202,10 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
     Ok(outcome)
 }
 
-/// One run's simulator and how far it got.
+/// A simulator and the runs it answers (one, or a lane each), and how far
+/// it got.
 struct Slot<'p> {
-    run: &'p PlannedRun,
+    runs: Vec<&'p PlannedRun>,
     sim: Simulator,
     done: u64,
     error: Option<RunError>,
@@ -209,16 +217,36 @@ fn simulate(
     plan: &Plan,
     runs: &[&PlannedRun],
     workload: &NamedWorkload,
-    out: &Path,
+    options: &Options,
     pool: &rayon::ThreadPool,
     progress: &Progress,
+    passes: &mut std::collections::BTreeMap<String, usize>,
 ) -> (u64, Vec<String>) {
+    let out = &options.out;
     let mut failures = Vec::new();
     let mut slots: Vec<Slot> = Vec::with_capacity(runs.len());
-    for run in runs {
-        match Simulator::new(&run.config) {
-            Ok(sim) => slots.push(Slot { run, sim, done: 0, error: None }),
-            Err(e) => failures.push(format!("{} on {}: {e}", run.id, workload.name)),
+    let groups = if options.one_pass {
+        crate::one_pass::groups(&runs.iter().map(|r| &r.config).collect::<Vec<_>>())
+    } else {
+        (0..runs.len()).map(|i| crate::one_pass::Group { swept: None, runs: vec![i] }).collect()
+    };
+    for group in groups {
+        let members: Vec<&PlannedRun> = group.runs.iter().map(|&i| runs[i]).collect();
+        let sim = match &group.swept {
+            Some(tlb) => {
+                let configs: Vec<_> = members.iter().map(|r| r.config.clone()).collect();
+                Simulator::with_lanes(&configs, tlb).map_err(|e| e.to_string())
+            }
+            None => Simulator::new(&members[0].config).map_err(|e| e.to_string()),
+        };
+        match sim {
+            Ok(sim) => {
+                if let Some(tlb) = &group.swept {
+                    *passes.entry(tlb.clone()).or_insert(0) += members.len();
+                }
+                slots.push(Slot { runs: members, sim, done: 0, error: None });
+            }
+            Err(e) => failures.extend(members.iter().map(|run| format!("{} on {}: {e}", run.id, workload.name))),
         }
     }
     let traces = workload.workload.traces.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>().join(" + ");
@@ -241,7 +269,7 @@ fn simulate(
                 }
             });
         });
-        let live = slots.iter().filter(|s| s.error.is_none()).count() as u64;
+        let live = slots.iter().filter(|s| s.error.is_none()).map(|s| s.runs.len()).sum::<usize>() as u64;
         references += records * live;
         read += records;
         progress.simulated(&workload.name, read, records * live);
@@ -250,28 +278,30 @@ fn simulate(
     let provenance = match streamed {
         Ok(provenance) => provenance,
         Err(e) => {
-            for slot in &slots {
-                failures.push(format!("{} on {}: {e}", slot.run.id, workload.name));
+            for run in slots.iter().flat_map(|slot| &slot.runs) {
+                failures.push(format!("{} on {}: {e}", run.id, workload.name));
                 progress.job_done();
             }
             return (references, failures);
         }
     };
+    let lanes: Vec<(&Slot, usize)> =
+        slots.iter().flat_map(|slot| (0..slot.runs.len()).map(move |lane| (slot, lane))).collect();
     let written: Vec<Result<(), String>> = pool.install(|| {
-        slots
+        lanes
             .par_iter()
-            .map(|slot| {
+            .map(|&(slot, lane)| {
+                let run = slot.runs[lane];
                 let result = match &slot.error {
                     Some(e) => Err(e.to_string()),
                     None => {
-                        let output: RunOutput = crate::run::finish(&slot.sim, provenance.clone());
-                        let dir = run_dir(out, &slot.run.id, &workload.name);
-                        outputs::write_run_dir(&dir, &slot.run.id, &slot.run.params(plan), &output)
-                            .map_err(|e| e.to_string())
+                        let output: RunOutput = crate::run::finish_lane(&slot.sim, lane, provenance.clone());
+                        let dir = run_dir(out, &run.id, &workload.name);
+                        outputs::write_run_dir(&dir, &run.id, &run.params(plan), &output).map_err(|e| e.to_string())
                     }
                 };
                 progress.job_done();
-                result.map_err(|e| format!("{} on {}: {e}", slot.run.id, workload.name))
+                result.map_err(|e| format!("{} on {}: {e}", run.id, workload.name))
             })
             .collect()
     });
@@ -396,6 +426,12 @@ pub fn render(plan: &Plan, options: &Options, outcome: &Outcome) -> String {
         outcome.seconds,
         outcome.references as f64 / outcome.seconds.max(1e-9) / 1e6
     );
+    for (tlb, jobs) in &outcome.one_pass {
+        let _ = writeln!(
+            out,
+            "  one pass: {jobs} runs x workloads that differ only in tlb.{tlb}'s ways were simulated together (LRU stack distances)"
+        );
+    }
     let width = outcome.rows.iter().map(|r| r.run.len()).max().unwrap_or(3).max(3);
     let wwidth = outcome.rows.iter().map(|r| r.workload.len()).max().unwrap_or(8).max(8);
     let _ = write!(out, "  {:<width$}  {:<wwidth$}", "run", "workload");

@@ -28,7 +28,7 @@ fn spec(dir: &Path) -> PathBuf {
 }
 
 fn options(out: &Path, threads: usize, shard: Option<Shard>) -> Options {
-    Options { out: out.to_owned(), threads: Some(threads), shard, progress: false }
+    Options { out: out.to_owned(), threads: Some(threads), shard, progress: false, one_pass: true }
 }
 
 /// Every file under `dir`, by relative path, with its bytes.
@@ -214,4 +214,30 @@ fn a_run_that_fails_is_reported_and_the_others_complete() {
     assert!(outcome.failures[0].contains("reference "), "{}", outcome.failures[0]);
     assert_eq!(outcome.rows.len(), 1);
     assert!(!sweep::run_dir(&out, "x86-32-4m", "python-dict").join("summary.json").exists());
+}
+
+#[test]
+fn one_pass_sweeps_write_what_separate_runs_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo();
+    let text = format!(
+        "name = \"ways\"\nconfig = \"{c}/skylake.toml\"\n\
+         traces = [\"{t}/randaccess.lackey.zst\", \"{t}/gzip.lackey.xz\"]\n\
+         [set]\n\"tlb.stlb.sets\" = 128\n[axes]\n\"pages.policy\" = [\"fixed\", \"thp\"]\n\"tlb.stlb.ways\" = [1, 2, 4, 8, 12, 16]\n",
+        c = root.join("configs").display(),
+        t = root.join("traces").display()
+    );
+    let path = dir.path().join("ways.toml");
+    std::fs::write(&path, text).unwrap();
+    let plan = plan::load(&path).unwrap();
+    assert_eq!(plan.runs[3].config.tlb["stlb"].entries, Some(8 * 128));
+    let together = dir.path().join("together");
+    let outcome = sweep::execute(&plan, &options(&together, 2, None)).unwrap();
+    // Two groups (one per page policy) of six sizes, on each workload.
+    assert_eq!(outcome.one_pass.get("stlb"), Some(&24), "{:?}", outcome.one_pass);
+    let apart = dir.path().join("apart");
+    let separate = Options { one_pass: false, ..options(&apart, 2, None) };
+    let outcome = sweep::execute(&plan, &separate).unwrap();
+    assert!(outcome.one_pass.is_empty());
+    assert_same_files(&together, &apart);
 }

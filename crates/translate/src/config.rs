@@ -493,6 +493,10 @@ pub struct TlbConfig {
     /// ...ways [default: fully associative]...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ways: Option<u32>,
+    /// ...sets: with `ways`, makes `entries` sets x ways whatever it was, so
+    /// that sweeping `ways` keeps the sets [default: entries / ways]...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sets: Option<u32>,
     /// ...page sizes held [default: the sizes the table maps that no array
     /// below names]...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -955,6 +959,13 @@ fn resolve_tlb(name: &str, tlb: &mut TlbConfig, sizes: &[ByteSize]) -> Result<()
         return Err(ConfigError::at(format!("{key}.level"), "levels start at 1"));
     }
     let replacement = *tlb.replacement.get_or_insert(Replacement::Lru);
+    if let Some(sets) = tlb.sets {
+        let Some(ways) = tlb.ways else {
+            return Err(ConfigError::at(format!("{key}.sets"), "sets needs ways (entries are sets x ways)"));
+        };
+        tlb.entries =
+            Some(sets.checked_mul(ways).ok_or_else(|| ConfigError::at(&key, "sets x ways is too many entries"))?);
+    }
     if tlb.entries.is_none() {
         if tlb.ways.is_some() || tlb.page_sizes.is_some() {
             return Err(ConfigError::at(&key, "ways and page_sizes need entries"));
@@ -979,7 +990,9 @@ fn resolve_tlb(name: &str, tlb: &mut TlbConfig, sizes: &[ByteSize]) -> Result<()
         .collect();
     let rest: Vec<ByteSize> = sizes.iter().copied().filter(|s| !named.contains(s)).collect();
     if let Some(entries) = tlb.entries {
-        tlb.ways = Some(check_geometry(&key, entries, tlb.ways)?);
+        let ways = check_geometry(&key, entries, tlb.ways)?;
+        tlb.ways = Some(ways);
+        tlb.sets = Some(entries / ways);
         if tlb.page_sizes.is_none() {
             tlb.page_sizes = Some(rest.clone());
         }
@@ -1154,6 +1167,19 @@ mod tests {
             let err = resolve(text).unwrap_err().to_string();
             assert!(err.starts_with(want), "{err:?} should start with {want:?}");
         }
+    }
+
+    #[test]
+    fn sets_with_ways_make_the_entries() {
+        let tlb = |extra: &str| {
+            resolve(&format!("[tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = 1536\nways = 12\n{extra}"))
+                .map(|c| (c.tlb["l2"].entries, c.tlb["l2"].ways, c.tlb["l2"].sets))
+        };
+        assert_eq!(tlb(""), Ok((Some(1536), Some(12), Some(128))), "sets written out");
+        // `sets` decides the entries, so that sweeping ways keeps the sets.
+        assert_eq!(tlb("sets = 64\n"), Ok((Some(768), Some(12), Some(64))));
+        let err = resolve("[tlb.l2]\nlevel = 2\nserves = \"unified\"\nsets = 64\n").unwrap_err();
+        assert!(err.to_string().contains("tlb.l2.sets: sets needs ways"), "{err}");
     }
 
     #[test]

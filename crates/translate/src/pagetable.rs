@@ -131,6 +131,9 @@ struct Level {
     /// Ids of freed nodes, for reuse.
     free: Vec<usize>,
     live: u64,
+    /// When lanes share the tables (see `keep_lane_dirty_bits`): per entry,
+    /// the lanes in which the leaf there is dirty; else empty.
+    lane_dirty: Vec<u64>,
 }
 
 impl Level {
@@ -167,6 +170,8 @@ pub struct WalkResult {
     /// A THP promotion replaced small pages of this large region: every
     /// cached translation of it is stale.
     pub promoted: Option<(u64, u32)>,
+    /// Where the leaf entry is: (level, slot in the level's entries).
+    pub leaf: (usize, usize),
 }
 
 /// The page tables of every address space, and the memory behind them.
@@ -176,6 +181,8 @@ pub struct PageTables {
     /// Bits below each level's index (the page shift of a leaf there).
     shifts: Vec<u32>,
     levels: Vec<Level>,
+    /// Whether dirty bits are kept per lane (`lane_dirty`), not in entries.
+    lanes: bool,
     /// Root node id of each address space.
     roots: Vec<usize>,
     policy: PagePolicy,
@@ -194,9 +201,17 @@ impl PageTables {
             levels: shape
                 .index_bits
                 .iter()
-                .map(|&bits| Level { bits, entries: Vec::new(), bases: Vec::new(), free: Vec::new(), live: 0 })
+                .map(|&bits| Level {
+                    bits,
+                    entries: Vec::new(),
+                    bases: Vec::new(),
+                    free: Vec::new(),
+                    live: 0,
+                    lane_dirty: Vec::new(),
+                })
                 .collect(),
             shape,
+            lanes: false,
             roots: Vec::new(),
             policy,
             touched: HashMap::new(),
@@ -229,11 +244,17 @@ impl PageTables {
                 nodes.bases[id] = base;
                 let first = nodes.slot(id, 0);
                 nodes.entries[first..first + (1 << bits)].fill(0);
+                if !nodes.lane_dirty.is_empty() {
+                    nodes.lane_dirty[first..first + (1 << bits)].fill(0);
+                }
                 id
             }
             None => {
                 nodes.bases.push(base);
                 nodes.entries.resize(nodes.entries.len() + (1 << bits), 0);
+                if self.lanes {
+                    nodes.lane_dirty.resize(nodes.entries.len(), 0);
+                }
                 nodes.bases.len() - 1
             }
         }
@@ -291,6 +312,7 @@ impl PageTables {
             set_dirty: false,
             dirty: false,
             promoted: None,
+            leaf: (0, 0),
         };
         for level in 0..self.levels() {
             let index = self.index(level, va);
@@ -314,6 +336,7 @@ impl PageTables {
                     result.set_dirty = true;
                 }
                 self.levels[level].entries[slot] = updated;
+                result.leaf = (level, slot);
                 result.dirty = updated & DIRTY != 0;
                 result.page_shift = self.shifts[level];
                 result.frame = entry >> FLAG_BITS << FLAG_BITS;
@@ -410,6 +433,9 @@ impl PageTables {
         }
         let frame = frames.allocate(large);
         self.levels[level].entries[slot] = frame | LEAF | PRESENT;
+        if self.lanes {
+            self.levels[level].lane_dirty[slot] = 0;
+        }
         self.promotions += 1;
     }
 
@@ -446,6 +472,60 @@ impl PageTables {
                 }
                 self.levels[level].entries[slot] = entry | DIRTY;
                 return true;
+            }
+            node = (entry >> FLAG_BITS) as usize;
+        }
+        false
+    }
+
+    /// Keeps dirty bits per lane from now on (for lanes of a simulator that
+    /// share these tables: their walks set only their own lanes' bits).
+    pub fn keep_lane_dirty_bits(&mut self, _lanes: usize) {
+        self.lanes = true;
+        for level in &mut self.levels {
+            level.lane_dirty.resize(level.entries.len(), 0);
+        }
+    }
+
+    /// `walk`, for the lanes `lanes` at once, with dirty bits per lane:
+    /// returns the walk's result and the lanes in which it set the dirty bit
+    /// and in which the page is dirty after it.
+    pub fn walk_lanes(
+        &mut self,
+        space: usize,
+        va: u64,
+        write: bool,
+        lanes: u64,
+        frames: &mut FrameAllocator,
+    ) -> (WalkResult, u64, u64) {
+        debug_assert!(self.lanes, "keep_lane_dirty_bits first");
+        // The entries' own dirty bits stay clear: the lanes' are kept aside.
+        let result = self.walk(space, va, false, frames);
+        let (level, slot) = result.leaf;
+        let dirty = &mut self.levels[level].lane_dirty[slot];
+        let set = if write { lanes & !*dirty } else { 0 };
+        if write {
+            *dirty |= lanes;
+        }
+        (result, set, *dirty)
+    }
+
+    /// Sets lane `lane`'s dirty bit of `va`'s leaf, if mapped and clean
+    /// there; returns whether it was clean.
+    pub fn mark_dirty_lane(&mut self, space: usize, va: u64, lane: usize) -> bool {
+        let Some(&root) = self.roots.get(space) else { return false };
+        let mut node = root;
+        for level in 0..self.levels() {
+            let slot = self.levels[level].slot(node, self.index(level, va));
+            let entry = self.levels[level].entries[slot];
+            if entry & PRESENT == 0 {
+                return false;
+            }
+            if entry & LEAF != 0 {
+                let dirty = &mut self.levels[level].lane_dirty[slot];
+                let was_clean = *dirty & 1 << lane == 0;
+                *dirty |= 1 << lane;
+                return was_clean;
             }
             node = (entry >> FLAG_BITS) as usize;
         }

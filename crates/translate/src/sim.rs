@@ -138,6 +138,9 @@ pub struct Simulator {
     swept: Option<Swept>,
     /// The dirty bits of a TLB entry dirty in every lane.
     all_lanes: u64,
+    /// Lanes walk the first lane's page tables (native mode), which keep a
+    /// dirty bit per lane: the lanes' tables would differ in nothing else.
+    shared_tables: bool,
     contexts: Contexts,
     current: Current,
     max_va: u64,
@@ -242,6 +245,7 @@ impl Simulator {
             lanes: vec![Lane::new(config.clone())],
             swept: None,
             all_lanes: 1,
+            shared_tables: false,
             max_va: if va_bits >= 64 { u64::MAX } else { (1u64 << va_bits) - 1 },
             va_bits,
             tlbs,
@@ -288,6 +292,7 @@ impl Simulator {
             if let Some(t) = config.tlb.get_mut(tlb) {
                 t.entries = None;
                 t.ways = None;
+                t.sets = None;
             }
             config
         };
@@ -340,6 +345,8 @@ impl Simulator {
             t.set_lanes(resolved.len());
         }
         sim.lanes = resolved.into_iter().map(Lane::new).collect();
+        let lanes = sim.lanes.len();
+        sim.shared_tables = sim.lanes[0].walker.share_tables(lanes);
         sim.swept = Some(Swept { tlb: index, shifts, stack: StackArray::new(sets, ways) });
         Ok(sim)
     }
@@ -779,9 +786,20 @@ impl Simulator {
         let mut shift = None;
         let mut dirty = 0;
         let mut promoted = None;
+        let shared = if self.shared_tables { self.lanes[0].walker.walk_tables_for_lanes(request, lanes) } else { None };
         for lane in lanes_in(lanes) {
             let state = &mut self.lanes[lane];
-            let outcome = state.walker.walk(request);
+            let outcome = match &shared {
+                Some((found, set_dirty, dirty)) => {
+                    let found = crate::pagetable::WalkResult {
+                        set_dirty: set_dirty & 1 << lane != 0,
+                        dirty: dirty & 1 << lane != 0,
+                        ..*found
+                    };
+                    state.walker.cost_native_walk(request, &found)
+                }
+                None => state.walker.walk(request),
+            };
             state.walks[kind] += 1;
             debug_assert!(shift.is_none_or(|s| s == outcome.page_shift), "lanes agree on page sizes");
             shift = Some(outcome.page_shift);
@@ -811,11 +829,14 @@ impl Simulator {
     /// cached clean there.
     fn assist(&mut self, lanes: u64, request: &WalkRequest) {
         for lane in lanes_in(lanes) {
+            let set = if self.shared_tables {
+                self.lanes[0].walker.mark_dirty_lane(request, lane)
+            } else {
+                self.lanes[lane].walker.mark_dirty(request)
+            };
             let state = &mut self.lanes[lane];
             state.dirty_assists += 1;
-            if state.walker.mark_dirty(request) {
-                state.dirty_bits_set_by_assists += 1;
-            }
+            state.dirty_bits_set_by_assists += u64::from(set);
         }
     }
 
@@ -834,6 +855,8 @@ impl Simulator {
     pub fn lane_report(&self, lane: usize) -> SimReport {
         let state = &self.lanes[lane];
         let walker = &state.walker;
+        // The page tables and the memory behind them, which lanes may share.
+        let tables = if self.shared_tables { &self.lanes[0].walker } else { walker };
         let config = &state.config;
         let swept_tlb = self.swept.as_ref().map_or(NO_TLB, |s| s.tlb);
         let tlbs: Vec<TlbReport> = self
@@ -851,8 +874,8 @@ impl Simulator {
         let tlb_cycles: u64 = tlbs.iter().map(|t| t.counters.total_lookups() * latency(&t.name)).sum();
         let exits = config.mode.is_virtualized().then(|| walker.exits.clone());
         let exit_cycles = walker.exits.cycles;
-        let (allocated_bytes, host_allocated_bytes) = walker.allocated_bytes();
-        let other_tables = walker.other_tables();
+        let (allocated_bytes, host_allocated_bytes) = tables.allocated_bytes();
+        let other_tables = tables.other_tables();
         let mut context = self.context_counters.clone();
         context.entries_flushed += state.entries_flushed;
         SimReport {
@@ -873,11 +896,11 @@ impl Simulator {
             pwc: walker.pwc_counters().cloned(),
             nested: walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
             exits,
-            faults: walker.faults(),
-            promotions: walker.promotions(),
+            faults: tables.faults(),
+            promotions: tables.promotions(),
             address_spaces: self.contexts.placement.len() as u64,
             vms: self.contexts.spaces_per_vm.len() as u64,
-            page_tables: walker.page_tables(),
+            page_tables: tables.page_tables(),
             host_page_tables: other_tables.clone().filter(|_| config.mode == Mode::Nested),
             shadow_page_tables: other_tables.filter(|_| config.mode == Mode::Shadow),
             allocated_bytes,

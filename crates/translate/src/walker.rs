@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::config::{Config, ExitConfig, Mode};
 use crate::frames::FrameAllocator;
 use crate::histogram::Distribution;
-use crate::pagetable::{LevelMemory, PagePolicy, PageTables, MAX_LEVELS};
+use crate::pagetable::{LevelMemory, PagePolicy, PageTables, WalkResult, MAX_LEVELS};
 use crate::pwc::{LineCounters, PageWalkCache, PwcCounters, WalkMemory};
 use crate::rng::SplitMix64;
 use crate::tlb::{Tlb, TlbCounters};
@@ -320,30 +320,7 @@ impl Walker {
         let outcome = match &mut self.mmu {
             Mmu::Native(native) => {
                 let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
-                self.counters.accessed_bits_set += u64::from(found.set_accessed);
-                self.counters.dirty_bits_set += u64::from(found.set_dirty);
-                self.counters.faulting_walks += u64::from(found.faulted);
-                let memory = &mut self.memory;
-                let counters = &mut self.counters;
-                let (references, cycles) = walk_levels(
-                    &mut self.pwc,
-                    request,
-                    request.va,
-                    &self.shifts,
-                    self.entry_bytes,
-                    &found.entry_addrs[..found.levels],
-                    |level, addr| {
-                        counters.references_by_level[level] += 1;
-                        memory.reference(addr, &mut counters.line_cache)
-                    },
-                );
-                WalkOutcome {
-                    page_shift: found.page_shift,
-                    dirty: found.dirty,
-                    references,
-                    cycles,
-                    promoted: found.promoted,
-                }
+                return self.cost_native_walk(request, &found);
             }
             Mmu::Nested(nested) => {
                 Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
@@ -429,6 +406,71 @@ impl Walker {
         if let Some(reason) = exit {
             self.exit(reason);
         }
+        self.count_walk(outcome)
+    }
+
+    /// Native mode: what the walk that found `found` costs (page-walk
+    /// caches, memory references), counted.
+    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult) -> WalkOutcome {
+        self.counters.accessed_bits_set += u64::from(found.set_accessed);
+        self.counters.dirty_bits_set += u64::from(found.set_dirty);
+        self.counters.faulting_walks += u64::from(found.faulted);
+        let memory = &mut self.memory;
+        let counters = &mut self.counters;
+        let (references, cycles) = walk_levels(
+            &mut self.pwc,
+            request,
+            request.va,
+            &self.shifts,
+            self.entry_bytes,
+            &found.entry_addrs[..found.levels],
+            |level, addr| {
+                counters.references_by_level[level] += 1;
+                memory.reference(addr, &mut counters.line_cache)
+            },
+        );
+        self.count_walk(WalkOutcome {
+            page_shift: found.page_shift,
+            dirty: found.dirty,
+            references,
+            cycles,
+            promoted: found.promoted,
+        })
+    }
+
+    /// Native mode, for a simulator whose lanes share this walker's page
+    /// tables (they differ only in dirty bits, kept per lane): walks for the
+    /// lanes `lanes`; returns what it found, and the lanes in which it set
+    /// the dirty bit and in which the page is dirty after it. `None` in the
+    /// other modes.
+    pub fn walk_tables_for_lanes(&mut self, request: &WalkRequest, lanes: u64) -> Option<(WalkResult, u64, u64)> {
+        let Mmu::Native(native) = &mut self.mmu else { return None };
+        Some(native.tables.walk_lanes(request.space, request.va, request.write, lanes, &mut native.frames))
+    }
+
+    /// Native mode with shared tables: sets lane `lane`'s dirty bit of the
+    /// page a store found cached clean; returns whether it was clear.
+    pub fn mark_dirty_lane(&mut self, request: &WalkRequest, lane: usize) -> bool {
+        match &mut self.mmu {
+            Mmu::Native(native) => native.tables.mark_dirty_lane(request.space, request.va, lane),
+            _ => unreachable!("only native tables are shared between lanes"),
+        }
+    }
+
+    /// Native mode: keep dirty bits per lane for `lanes` lanes sharing these
+    /// tables; false in the other modes.
+    pub fn share_tables(&mut self, lanes: usize) -> bool {
+        match &mut self.mmu {
+            Mmu::Native(native) => {
+                native.tables.keep_lane_dirty_bits(lanes);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts a finished walk.
+    fn count_walk(&mut self, outcome: WalkOutcome) -> WalkOutcome {
         let size_index =
             self.translation_shifts.iter().position(|&s| s == outcome.page_shift).expect("a translation size");
         let c = &mut self.counters;

@@ -1,0 +1,118 @@
+//! Which runs of a sweep one simulation can answer together: runs whose
+//! configs differ only in the ways of one LRU TLB array at a fixed number of
+//! sets (the entries of a fully associative one), where that TLB is the last
+//! level of its paths. `Simulator::with_lanes` answers such a group in one
+//! pass with stack distances, exactly as separate runs would.
+
+use std::collections::BTreeSet;
+
+use mmusim_translate::stack::MAX_LANES;
+use mmusim_translate::{Config, Simulator};
+
+/// Runs simulated together: by index into the runs given to `groups`, with
+/// the TLB whose size varies (`None` for a run on its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub swept: Option<String>,
+    pub runs: Vec<usize>,
+}
+
+/// `config` with `tlb`'s main-array geometry left out, as text to compare,
+/// and that array's number of sets.
+fn family(config: &Config, tlb: &str) -> Option<(String, u32)> {
+    let swept = config.tlb.get(tlb)?;
+    let entries = swept.entries?;
+    let sets = entries / swept.ways.unwrap_or(entries);
+    let mut rest = config.clone();
+    let t = rest.tlb.get_mut(tlb).expect("present");
+    t.entries = None;
+    t.ways = None;
+    t.sets = None;
+    Some((serde_json::to_string(&rest).expect("configs serialize"), sets))
+}
+
+/// Splits `configs` into groups: each TLB in turn (by name), the runs not
+/// yet grouped that differ only in its size, where one pass can answer
+/// them; every other run alone. Groups come in the order of their first
+/// run, so the result does not depend on anything but the configs.
+pub fn groups(configs: &[&Config]) -> Vec<Group> {
+    let mut grouped = vec![false; configs.len()];
+    let mut groups = Vec::new();
+    let names: BTreeSet<&String> = configs.iter().flat_map(|c| c.tlb.keys()).collect();
+    for name in names {
+        let mut families: Vec<((String, u32), Vec<usize>)> = Vec::new();
+        for (i, config) in configs.iter().enumerate() {
+            if grouped[i] {
+                continue;
+            }
+            let Some(key) = family(config, name) else { continue };
+            match families.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => families.push((key, vec![i])),
+            }
+        }
+        for (_, members) in families {
+            for chunk in members.chunks(MAX_LANES).filter(|c| c.len() >= 2) {
+                let chunk_configs: Vec<Config> = chunk.iter().map(|&i| configs[i].clone()).collect();
+                if Simulator::with_lanes(&chunk_configs, name).is_ok() {
+                    chunk.iter().for_each(|&i| grouped[i] = true);
+                    groups.push(Group { swept: Some(name.clone()), runs: chunk.to_vec() });
+                }
+            }
+        }
+    }
+    groups.extend((0..configs.len()).filter(|&i| !grouped[i]).map(|i| Group { swept: None, runs: vec![i] }));
+    groups.sort_by_key(|g| g.runs[0]);
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An L1 data TLB over an L2 of `l2` (entries, ways, replacement), with
+    /// `extra` keys.
+    fn machine(l1d: (u32, u32), l2: (u32, u32, &str), extra: &str) -> Config {
+        Config::from_toml(&format!(
+            "[tlb.l1d]\nlevel = 1\nserves = \"data\"\nentries = {}\nways = {}\n\
+             [tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = {}\nways = {}\nreplacement = \"{}\"\n{extra}",
+            l1d.0, l1d.1, l2.0, l2.1, l2.2
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn runs_that_differ_only_in_one_lru_arrays_ways_go_together() {
+        let configs = [
+            machine((64, 4), (512, 4, "lru"), ""),
+            machine((64, 4), (1024, 8, "lru"), ""),
+            // Another number of sets: a group of its own (with the next).
+            machine((64, 4), (1024, 4, "lru"), ""),
+            machine((64, 4), (2048, 8, "lru"), ""),
+            // Another walk latency: alone.
+            machine((64, 4), (512, 4, "lru"), "[walk]\nlatency = 30\n"),
+            machine((64, 4), (1536, 12, "lru"), ""),
+        ];
+        let refs: Vec<&Config> = configs.iter().collect();
+        let l2 = Some("l2".to_owned());
+        assert_eq!(
+            groups(&refs),
+            [
+                Group { swept: l2.clone(), runs: vec![0, 1, 5] },
+                Group { swept: l2, runs: vec![2, 3] },
+                Group { swept: None, runs: vec![4] },
+            ]
+        );
+    }
+
+    #[test]
+    fn tree_plru_arrays_and_upper_levels_are_simulated_separately() {
+        let plru = [machine((64, 4), (512, 4, "tree-plru"), ""), machine((64, 4), (1024, 8, "tree-plru"), "")];
+        let refs: Vec<&Config> = plru.iter().collect();
+        assert!(groups(&refs).iter().all(|g| g.swept.is_none()));
+        // l1d's ways vary at 16 sets, but an L2 lies below it.
+        let upper = [machine((64, 4), (512, 4, "lru"), ""), machine((128, 8), (512, 4, "lru"), "")];
+        let refs: Vec<&Config> = upper.iter().collect();
+        assert!(groups(&refs).iter().all(|g| g.swept.is_none()), "l1d is not the last level of its path");
+    }
+}
