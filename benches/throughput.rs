@@ -419,7 +419,8 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut table = Table { rows: Vec::new() };
-    // MMUSIM_BENCH_ONLY=parse,simulate,sweep,memory: some sections only.
+    // MMUSIM_BENCH_ONLY=parse,simulate,sweep,one-pass,memory: some
+    // sections only.
     let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
     let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
     let mrecs = |records: u64, time: Duration| format!("{:.1}", records as f64 / 1e6 / time.as_secs_f64());
@@ -510,6 +511,45 @@ fn main() {
             format!("{:.2}", one.as_secs_f64() / all.as_secs_f64()),
             "x",
             all,
+        );
+    }
+
+    // One pass: 16 sizes of the STLB against one configuration.
+    if section("one-pass") {
+        let write_spec = |name: &str, extra: &str| {
+            let spec = data_dir().join(format!("{name}.toml"));
+            std::fs::write(
+                &spec,
+                format!(
+                    "name = \"{name}\"\nconfig = \"{}\"\ntraces = [\"{}\"]\n{extra}",
+                    repo().join("configs/skylake.toml").display(),
+                    inputs.binary.display()
+                ),
+            )
+            .unwrap();
+            spec
+        };
+        let one = write_spec("bench-one", "");
+        let sizes = write_spec(
+            "bench-16-ways",
+            "[set]\n\"tlb.stlb.sets\" = 128\n[axes]\n\"tlb.stlb.ways\" = { from = 1, to = 16, step = 1 }\n",
+        );
+        let (refs, single) = best(PASSES, || sweep(&one, 1));
+        table.row("sweep 1 config (skylake), 1 thread", &input, mrecs(refs, single), "M refs/s", single);
+        let (refs, together) = best(PASSES, || sweep(&sizes, 1));
+        table.row(
+            "sweep 16 STLB sizes in one pass, 1 thread",
+            &input,
+            mrecs(refs, together),
+            "M refs/s (all runs)",
+            together,
+        );
+        table.row(
+            "one pass, 16 sizes / 1 config",
+            &input,
+            format!("{:.2}", together.as_secs_f64() / single.as_secs_f64()),
+            "x the time",
+            together,
         );
     }
 
