@@ -52,26 +52,25 @@ fn check(configs: &[Config], tlb: &str, workload: &Workload) {
         }
         lanes.run(&batch).unwrap();
     }
-    let mut differing = 0;
+    let mut differing = Vec::new();
     for (lane, sim) in separate.iter().enumerate() {
         let expected = sim.report();
         assert!(expected.walks.walks > 0, "the trace exercises walks");
         if lanes.lane_report(lane) != expected {
-            differing += 1;
             let got = format!("{:#?}", lanes.lane_report(lane));
             let want = format!("{expected:#?}");
             let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).unwrap_or(0);
-            eprintln!(
+            differing.push(format!(
                 "lane {lane} ({} entries) differs from its own run at line {line}: got {:?}, want {:?}",
                 configs[lane].tlb[tlb].entries.unwrap(),
                 got.lines().nth(line),
                 want.lines().nth(line)
-            );
+            ));
         }
         assert!(lanes.lane_histograms(lane) == sim.histograms(), "lane {lane}: walk-cost distributions");
         assert_eq!(lanes.lane_config(lane), sim.config());
     }
-    assert_eq!(differing, 0, "lanes differing from their own runs");
+    assert!(differing.is_empty(), "lanes differing from their own runs:\n{}", differing.join("\n"));
 }
 
 fn single(name: &str) -> Workload {

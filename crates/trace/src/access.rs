@@ -72,6 +72,7 @@ impl Access {
 
     /// Address of the last byte referenced (the first byte when the size is
     /// unknown), saturating at the top of the address space.
+    #[inline]
     pub fn last_byte(&self) -> u64 {
         self.addr.saturating_add(u64::from(self.size.max(1)) - 1)
     }

@@ -56,11 +56,6 @@ impl Array {
     fn hint(&mut self, page: u64) -> &mut u32 {
         &mut self.hints[page as usize & self.hint_mask]
     }
-
-    /// The position in `shifts` of a size held.
-    fn held_index(&self, shift: u32) -> usize {
-        self.shifts.iter().position(|&(s, _)| s == shift).expect("a size the array holds")
-    }
 }
 
 /// The array and page size the fast path tries first: those of the last
@@ -124,6 +119,9 @@ pub struct Tlb {
     all_lanes: u64,
     /// The table's page shifts, for per-size counters.
     size_shifts: Vec<u32>,
+    /// By page shift: the array holding that size, the size's position in
+    /// the array's `shifts`, and its index among the table's sizes.
+    holder: [Option<(usize, usize, usize)>; 64],
     /// Hits by page size and reference kind: one counter per hit, from
     /// which `counters()` derives lookups and hits by size.
     hits: [[u64; 4]; MAX_LEVELS],
@@ -175,6 +173,7 @@ impl Tlb {
             serves: config.serves,
             latency: config.latency,
             guess: first_guess(&arrays),
+            holder: holders(&arrays),
             arrays,
             last_hit: (0, 0),
             all_lanes: 1,
@@ -202,12 +201,14 @@ impl Tlb {
             .collect();
         let replacement = config.replacement.expect("resolved");
         let store = SetAssoc::new(entries, ways, replacement, seed, array_stream("nested", ""));
+        let arrays = vec![Array::new(shifts, store)];
         Tlb {
             name: "nested".into(),
             level: 0,
             serves: Serves::Data,
             latency: config.latency,
-            arrays: vec![Array::new(shifts, store)],
+            holder: holders(&arrays),
+            arrays,
             guess: Guess::default(),
             last_hit: (0, 0),
             all_lanes: 1,
@@ -337,19 +338,13 @@ impl Tlb {
     /// or `None` if no array holds that size.
     #[inline]
     pub fn fill(&mut self, space: u32, va: u64, shift: u32, dirty: u64) -> Option<bool> {
-        let held = self
-            .arrays
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| a.shifts.iter().find(|&&(s, _)| s == shift).map(|&(_, size_index)| (i, size_index)));
-        let (array_index, size_index) = held?;
+        let (array_index, held, size_index) = self.holder[shift as usize]?;
         let array = &mut self.arrays[array_index];
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
-        let held = array.held_index(shift);
         array.held[held] += 1;
         if let Some(old) = evicted {
-            let old_held = array.held_index(unkey(old).1);
+            let (_, old_held, _) = self.holder[unkey(old).1 as usize].expect("a size held");
             array.held[old_held] -= 1;
         }
         array.dirty[slot.0] = dirty;
@@ -411,6 +406,17 @@ impl Tlb {
     pub fn occupancy(&self) -> u64 {
         self.arrays.iter().map(|a| a.store.occupancy()).sum()
     }
+}
+
+/// `Tlb::holder` of `arrays`.
+fn holders(arrays: &[Array]) -> [Option<(usize, usize, usize)>; 64] {
+    let mut holder = [None; 64];
+    for (index, array) in arrays.iter().enumerate() {
+        for (position, &(shift, size_index)) in array.shifts.iter().enumerate() {
+            holder[shift as usize] = Some((index, position, size_index));
+        }
+    }
+    holder
 }
 
 /// The bits of `lanes` lanes.
