@@ -7,7 +7,7 @@
 //! of the frame allocator) and the walk then proceeds as usual. Which page
 //! size backs an address is the page-size policy's choice.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::config::{Config, PagePolicyKind, PagesConfig, TableShape};
 use crate::frames::{node_block_shift, FrameAllocator};
@@ -187,7 +187,7 @@ pub struct PageTables {
     roots: Vec<usize>,
     policy: PagePolicy,
     /// THP: small pages touched per (space, large region).
-    touched: HashMap<(usize, u64), u32>,
+    touched: FxHashMap<(usize, u64), u32>,
     faults: u64,
     promotions: u64,
 }
@@ -214,7 +214,7 @@ impl PageTables {
             lanes: false,
             roots: Vec::new(),
             policy,
-            touched: HashMap::new(),
+            touched: FxHashMap::default(),
             faults: 0,
             promotions: 0,
         }

@@ -16,7 +16,7 @@
 //!   switch within a VM, a VM switch between VMs. What it does to cached
 //!   translations is the `[context]` policy's.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use mmusim_trace::{Access, Kind};
 use serde::Serialize;
@@ -98,11 +98,11 @@ pub struct ContextCounters {
 #[derive(Clone, Debug, Default)]
 struct Contexts {
     /// (trace VM, trace context) -> address space number.
-    spaces: HashMap<(u16, u16), usize>,
+    spaces: FxHashMap<(u16, u16), usize>,
     /// Per address space: its VM's number and its number within the VM.
     placement: Vec<(usize, usize)>,
     /// Trace VM -> VM number, and address spaces per VM.
-    vms: HashMap<u16, usize>,
+    vms: FxHashMap<u16, usize>,
     spaces_per_vm: Vec<usize>,
     /// Per VM: which address space holds each id, and when it last ran.
     pools: Vec<Vec<Option<(usize, u64)>>>,

@@ -22,7 +22,9 @@
 //! Depths come from a Fenwick tree over per-set use times, so each
 //! operation costs O(log ways) beside a hash lookup.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 /// Most lanes a stack answers for (one bit each in a `u64` mask).
 pub const MAX_LANES: usize = 64;
@@ -71,7 +73,7 @@ pub struct StackArray {
     depth_limit: usize,
     stacks: Vec<SetStack>,
     /// (key, space) -> (set, time).
-    index: HashMap<(u64, u32), (usize, usize)>,
+    index: FxHashMap<(u64, u32), (usize, usize)>,
 }
 
 impl StackArray {
@@ -97,7 +99,7 @@ impl StackArray {
             ways,
             depth_limit,
             stacks: vec![stack; sets],
-            index: HashMap::new(),
+            index: FxHashMap::default(),
         }
     }
 
@@ -254,7 +256,7 @@ impl SetStack {
     }
 
     /// Drops the least recent occupied place (beyond every lane's reach).
-    fn drop_oldest(&mut self, index: &mut HashMap<(u64, u32), (usize, usize)>) {
+    fn drop_oldest(&mut self, index: &mut FxHashMap<(u64, u32), (usize, usize)>) {
         while self.places[self.oldest] == Place::Empty {
             self.oldest += 1;
         }
@@ -274,7 +276,7 @@ impl SetStack {
     }
 
     /// Renumbers the occupied places from time 0, keeping their order.
-    fn compact(&mut self, index: &mut HashMap<(u64, u32), (usize, usize)>, set: usize) {
+    fn compact(&mut self, index: &mut FxHashMap<(u64, u32), (usize, usize)>, set: usize) {
         let kept: Vec<Place> =
             self.places[self.oldest..self.next].iter().copied().filter(|p| *p != Place::Empty).collect();
         self.places.iter_mut().for_each(|p| *p = Place::Empty);
