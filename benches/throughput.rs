@@ -492,7 +492,7 @@ fn main() {
         let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&preset("skylake"), &records));
         table.row(
             &format!(
-                "simulate skylake, records in memory, 1 thread, {:.2}% of refs walk",
+                "simulate skylake, records in memory, 1 thread, {:.3}% of refs walk",
                 100.0 * walks as f64 / refs as f64
             ),
             &format!("{name} ({:.1} M refs)", refs as f64 / 1e6),
