@@ -458,24 +458,28 @@ impl PageTables {
     /// Sets the dirty bit of `va`'s leaf, if mapped and clean; returns
     /// whether it was clean. (A store that hits a TLB entry cached clean.)
     pub fn mark_dirty(&mut self, space: usize, va: u64) -> bool {
-        let Some(&root) = self.roots.get(space) else { return false };
-        let mut node = root;
+        let Some((level, slot)) = self.mapped_leaf(space, va) else { return false };
+        let entry = self.levels[level].entries[slot];
+        self.levels[level].entries[slot] = entry | DIRTY;
+        entry & DIRTY == 0
+    }
+
+    /// The level and slot of `va`'s leaf entry in `space`, if mapped. Reads
+    /// only: no fault, no accessed bit.
+    fn mapped_leaf(&self, space: usize, va: u64) -> Option<(usize, usize)> {
+        let mut node = *self.roots.get(space)?;
         for level in 0..self.levels() {
             let slot = self.levels[level].slot(node, self.index(level, va));
             let entry = self.levels[level].entries[slot];
             if entry & PRESENT == 0 {
-                return false;
+                return None;
             }
             if entry & LEAF != 0 {
-                if entry & DIRTY != 0 {
-                    return false;
-                }
-                self.levels[level].entries[slot] = entry | DIRTY;
-                return true;
+                return Some((level, slot));
             }
             node = (entry >> FLAG_BITS) as usize;
         }
-        false
+        None
     }
 
     /// Keeps dirty bits per lane from now on (for lanes of a simulator that
@@ -513,23 +517,11 @@ impl PageTables {
     /// Sets lane `lane`'s dirty bit of `va`'s leaf, if mapped and clean
     /// there; returns whether it was clean.
     pub fn mark_dirty_lane(&mut self, space: usize, va: u64, lane: usize) -> bool {
-        let Some(&root) = self.roots.get(space) else { return false };
-        let mut node = root;
-        for level in 0..self.levels() {
-            let slot = self.levels[level].slot(node, self.index(level, va));
-            let entry = self.levels[level].entries[slot];
-            if entry & PRESENT == 0 {
-                return false;
-            }
-            if entry & LEAF != 0 {
-                let dirty = &mut self.levels[level].lane_dirty[slot];
-                let was_clean = *dirty & 1 << lane == 0;
-                *dirty |= 1 << lane;
-                return was_clean;
-            }
-            node = (entry >> FLAG_BITS) as usize;
-        }
-        false
+        let Some((level, slot)) = self.mapped_leaf(space, va) else { return false };
+        let dirty = &mut self.levels[level].lane_dirty[slot];
+        let was_clean = *dirty & 1 << lane == 0;
+        *dirty |= 1 << lane;
+        was_clean
     }
 
     /// Live table nodes per level, root first.

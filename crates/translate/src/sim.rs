@@ -324,16 +324,7 @@ impl Simulator {
             return Err(no(format!("tlb.{tlb} is not the last level of the paths it serves")));
         }
         let size_shifts = base.translation_shifts();
-        let shifts = swept_config
-            .page_sizes
-            .as_ref()
-            .expect("resolved")
-            .iter()
-            .map(|s| {
-                let shift = s.0.trailing_zeros();
-                (shift, size_shifts.iter().position(|&t| t == shift).expect("mappable"))
-            })
-            .collect();
+        let shifts = crate::tlb::size_slots(&swept_config.page_sizes, &size_shifts);
         // A first-level swept TLB has no fast path: its hits differ by lane.
         for first in &mut sim.first_tlb {
             if *first == index {

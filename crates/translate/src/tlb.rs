@@ -138,6 +138,20 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// Each page size an array holds (resolved), as its shift and its index
+/// among the page shifts the tables can map (`size_shifts`), which config
+/// validation has checked it is.
+pub(crate) fn size_slots(sizes: &Option<Vec<crate::size::ByteSize>>, size_shifts: &[u32]) -> Vec<(u32, usize)> {
+    let sizes = sizes.as_ref().expect("resolved");
+    sizes
+        .iter()
+        .map(|s| {
+            let shift = s.0.trailing_zeros();
+            (shift, size_shifts.iter().position(|&t| t == shift).expect("a size the tables map"))
+        })
+        .collect()
+}
+
 impl Tlb {
     pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb {
         let size_shifts = resolved.translation_shifts();
@@ -149,15 +163,7 @@ impl Tlb {
                        replacement| {
             let entries = entries as usize;
             let ways = ways.map_or(entries, |w| w as usize);
-            let shifts = sizes
-                .as_ref()
-                .expect("resolved")
-                .iter()
-                .map(|s| {
-                    let shift = s.0.trailing_zeros();
-                    (shift, size_shifts.iter().position(|&t| t == shift).expect("mappable"))
-                })
-                .collect();
+            let shifts = size_slots(sizes, &size_shifts);
             let store = SetAssoc::new(entries, ways, replacement, resolved.seed, array_stream(name, array_name));
             arrays.push(Array::new(shifts, store));
         };
@@ -188,17 +194,7 @@ impl Tlb {
     pub fn nested(config: &crate::config::NestedTlbConfig, host: &crate::config::TableShape, seed: u64) -> Tlb {
         let entries = config.entries as usize;
         let ways = config.ways.map_or(entries, |w| w as usize);
-        let size_shifts = host.page_shifts.clone();
-        let shifts = config
-            .page_sizes
-            .as_ref()
-            .expect("resolved")
-            .iter()
-            .map(|s| {
-                let shift = s.0.trailing_zeros();
-                (shift, size_shifts.iter().position(|&t| t == shift).expect("a host size"))
-            })
-            .collect();
+        let shifts = size_slots(&config.page_sizes, &host.page_shifts);
         let replacement = config.replacement.expect("resolved");
         let store = SetAssoc::new(entries, ways, replacement, seed, array_stream("nested", ""));
         let arrays = vec![Array::new(shifts, store)];
@@ -212,7 +208,7 @@ impl Tlb {
             guess: Guess::default(),
             last_hit: (0, 0),
             all_lanes: 1,
-            size_shifts,
+            size_shifts: host.page_shifts.clone(),
             hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
         }

@@ -381,22 +381,7 @@ impl Walker {
                     exit = Some(if found.faulted { ExitReason::PageTableUpdate } else { ExitReason::ShadowFill });
                 }
                 let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
-                self.counters.accessed_bits_set += u64::from(found.set_accessed);
-                self.counters.dirty_bits_set += u64::from(found.set_dirty);
-                let memory = &mut self.memory;
-                let counters = &mut self.counters;
-                let (references, cycles) = walk_levels(
-                    &mut self.pwc,
-                    request,
-                    request.va,
-                    &self.shifts,
-                    self.entry_bytes,
-                    &found.entry_addrs[..found.levels],
-                    |level, addr| {
-                        counters.references_by_level[level] += 1;
-                        memory.reference(addr, &mut counters.line_cache)
-                    },
-                );
+                let (references, cycles) = self.cost_levels(request, &found);
                 WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: None }
             }
         };
@@ -409,15 +394,16 @@ impl Walker {
         self.count_walk(outcome)
     }
 
-    /// Native mode: what the walk that found `found` costs (page-walk
-    /// caches, memory references), counted.
-    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult) -> WalkOutcome {
+    /// Counts the accessed and dirty bits the walk that found `found` set,
+    /// and returns the references and cycles reading its levels costs
+    /// (page-walk caches, then memory): native and shadow walks alike.
+    #[inline]
+    fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult) -> (u32, u32) {
         self.counters.accessed_bits_set += u64::from(found.set_accessed);
         self.counters.dirty_bits_set += u64::from(found.set_dirty);
-        self.counters.faulting_walks += u64::from(found.faulted);
         let memory = &mut self.memory;
         let counters = &mut self.counters;
-        let (references, cycles) = walk_levels(
+        walk_levels(
             &mut self.pwc,
             request,
             request.va,
@@ -428,7 +414,14 @@ impl Walker {
                 counters.references_by_level[level] += 1;
                 memory.reference(addr, &mut counters.line_cache)
             },
-        );
+        )
+    }
+
+    /// Native mode: what the walk that found `found` costs (page-walk
+    /// caches, memory references), counted.
+    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult) -> WalkOutcome {
+        self.counters.faulting_walks += u64::from(found.faulted);
+        let (references, cycles) = self.cost_levels(request, found);
         self.count_walk(WalkOutcome {
             page_shift: found.page_shift,
             dirty: found.dirty,
