@@ -486,10 +486,11 @@ fn main() {
     }
     // Native speed depends on how often references walk: each committed
     // trace alone (six times over, as in the mix).
+    let skylake = preset("skylake");
     for name in SAMPLES.into_iter().filter(|_| section("simulate")) {
         let once = read_records(&traces.join(name));
         let records: Vec<Access> = (0..REPEATS).flat_map(|_| once.iter().copied()).collect();
-        let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&preset("skylake"), &records));
+        let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&skylake, &records));
         table.row(
             &format!(
                 "simulate skylake, records in memory, 1 thread, {:.3}% of refs walk",
