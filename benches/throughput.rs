@@ -412,7 +412,85 @@ impl Table {
     }
 }
 
+/// Updates of the GUPS-like stream, and the table they hit.
+const GUPS_UPDATES: u64 = 4_000_000;
+const GUPS_TABLE: u64 = 0x1_0000_0000;
+const GUPS_TABLE_BYTES: u64 = 1 << 30;
+
+/// A GUPS-like random-update stream: `GUPS_UPDATES` read-modify-writes of
+/// seeded random 8-byte words of a 1 GiB table, data only. Practically
+/// every reference misses any TLB: the miss-heavy input.
+fn gups_records() -> Vec<Access> {
+    let mut random = Synthetic::new(2026, 0);
+    (0..GUPS_UPDATES)
+        .map(|_| Access::new(Kind::Modify, GUPS_TABLE + ((random.next_random() % GUPS_TABLE_BYTES) & !7), 8))
+        .collect()
+}
+
+/// Dinero IV's binary input for the same references as a TLB sees them
+/// (../shared/peers/lackey-to-dinero.py's layout: per reference a 32-bit
+/// page number, a 16-bit size of 1, a read type and a pad byte), so that a
+/// cache of one-byte blocks simulates a TLB of 4 KiB pages.
+fn dinero_page_records(records: &[Access], out: &mut impl Write) {
+    for access in records {
+        let page = u32::try_from(access.addr >> 12).expect("page numbers of the GUPS table fit 32 bits");
+        out.write_all(&page.to_le_bytes()).unwrap();
+        out.write_all(&[1, 0, 0, 0]).unwrap();
+    }
+}
+
+/// Miss-heavy rows: simulation speed and walks per second on streams where
+/// nearly every reference walks, in memory, one thread; and the files for
+/// the side-by-side run against Dinero IV (scripts/bench-dinero.sh).
+fn miss_heavy(table: &mut Table) {
+    let gups = gups_records();
+    build_binary(&data_dir().join("gups.mmt"), "GUPS-like random updates of a 1 GiB table", gups.iter().copied());
+    build(&data_dir().join("gups.dbin"), |out| dinero_page_records(&gups, out));
+    let randaccess: Vec<Access> = read_records(&repo().join("traces/randaccess.lackey.zst"))
+        .into_iter()
+        .filter(|access| access.kind != Kind::Fetch)
+        .collect();
+    let randaccess_x20: Vec<Access> = (0..20).flat_map(|_| randaccess.iter().copied()).collect();
+    let inputs = [
+        (format!("gups, data only ({:.1} M refs)", gups.len() as f64 / 1e6), &gups),
+        (format!("randaccess data x20 ({:.1} M refs)", randaccess_x20.len() as f64 / 1e6), &randaccess_x20),
+    ];
+    for config_name in ["bench/dinero-dtlb", "skylake"] {
+        let config = preset(config_name);
+        for (input, records) in &inputs {
+            let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&config, records));
+            let what = format!(
+                "miss-heavy {}, records in memory, 1 thread, {:.1}% of refs walk",
+                config_name.trim_start_matches("bench/"),
+                100.0 * walks as f64 / refs as f64
+            );
+            table.row(&what, input, format!("{:.1}", refs as f64 / 1e6 / time.as_secs_f64()), "M refs/s", time);
+            table.row(&what, input, format!("{:.1}", walks as f64 / 1e6 / time.as_secs_f64()), "M walks/s", time);
+        }
+    }
+}
+
 fn main() {
+    // MMUSIM_BENCH_ONLY=parse,simulate,miss-heavy,sweep,one-pass,memory:
+    // some sections only.
+    let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
+    let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
+    // MMUSIM_BENCH_PROFILE=gups:<config>: only simulate the GUPS-like
+    // stream, for a profiler to sample.
+    if let Some(name) =
+        std::env::var("MMUSIM_BENCH_PROFILE").ok().and_then(|p| p.strip_prefix("gups:").map(String::from))
+    {
+        let (refs, time) = best(5, || simulate_decoded(&preset(&name), &gups_records()));
+        println!("gups, {name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
+        return;
+    }
+    if only.as_deref() == Some("miss-heavy") {
+        // Needs none of the large inputs.
+        let mut table = Table { rows: Vec::new() };
+        miss_heavy(&mut table);
+        table.print();
+        return;
+    }
     let inputs = inputs();
     // MMUSIM_BENCH_PROFILE=<preset>: only simulate the in-memory records,
     // many times over, for a profiler to sample.
@@ -425,10 +503,6 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut table = Table { rows: Vec::new() };
-    // MMUSIM_BENCH_ONLY=parse,simulate,sweep,one-pass,memory: some
-    // sections only.
-    let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
-    let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
     let mrecs = |records: u64, time: Duration| format!("{:.1}", records as f64 / 1e6 / time.as_secs_f64());
 
     // Parse: one thread, every format.
@@ -511,6 +585,10 @@ fn main() {
         );
         let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.lackey));
         table.row("simulate skylake, mmusim run from lackey text", &lackey_input, mrecs(refs, time), "M refs/s", time);
+    }
+
+    if section("miss-heavy") {
+        miss_heavy(&mut table);
     }
 
     // Sweep: 64 configurations of one machine over one trace.

@@ -244,6 +244,65 @@ fn bad_configs_and_unmappable_traces_exit_2() {
     assert!(!dir.path().join("o/summary.json").exists(), "a failed run writes no summary");
 }
 
+/// Configs that once passed validation and then panicked, aborted on an
+/// allocation, or were accepted by `config show` but refused by `run`: each
+/// is refused at resolution, by every command alike, naming the key.
+#[test]
+fn configs_beyond_the_simulators_limits_are_refused_alike_by_show_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tlb = "[tlb.a]\nlevel = 1\nserves = \"data\"\nentries = 64\n";
+    let cases = [
+        (
+            "huge-tlb.toml",
+            "[tlb.a]\nlevel = 1\nserves = \"data\"\nentries = 4000000000\nways = 1\n".to_string(),
+            "tlb.a.entries: 4,000,000,000 entries need about 164GiB of simulator memory; the limit is 6GiB",
+        ),
+        (
+            "nine-levels.toml",
+            format!(
+                "[page_table]\nformat = \"custom\"\nindex_bits = [4, 4, 4, 4, 4, 4, 4, 4, 4]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n{tlb}"
+            ),
+            "page_table.index_bits: 9 levels; a table has at most 8",
+        ),
+        (
+            "overlapping-ranges.toml",
+            format!(
+                "[pages]\npolicy = \"ranges\"\nranges = [{{ start = 0x0, end = 0x400000, size = \"2MiB\" }}, {{ start = 0x200000, end = 0x600000, size = \"2MiB\" }}]\n{tlb}"
+            ),
+            "pages.ranges: ranges 0x0..0x400000 and 0x200000..0x600000 overlap",
+        ),
+        (
+            "huge-level.toml",
+            format!(
+                "[page_table]\nformat = \"custom\"\nindex_bits = [30]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n{tlb}"
+            ),
+            "page_table.index_bits[0]: nodes of 1,073,741,824 entries need about 17GiB of simulator memory",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = dir.path().join(format!("{name}.out"));
+        for args in [
+            vec!["config", "show", path.to_str().unwrap()],
+            vec![
+                "run",
+                "--config",
+                path.to_str().unwrap(),
+                "--trace",
+                "traces/tiny/hand.lackey",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ] {
+            let output = mmusim(&args);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+            assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+        }
+        assert!(!out.exists(), "a refused run writes nothing");
+    }
+}
+
 #[test]
 fn virtualized_presets_report_exits_and_the_host_dimension() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,7 +23,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn at(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn at(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError { key: key.into(), message: message.into(), line: None }
     }
 }
@@ -671,6 +671,18 @@ impl Config {
         if config.context.ids == 0 || config.context.ids > 1 << 16 {
             return Err(ConfigError::at("context.ids", "must be 1 to 65536"));
         }
+        crate::pagetable::check_ranges(&config)?;
+        if config.translation_shifts().len() > crate::pagetable::MAX_LEVELS {
+            return Err(ConfigError::at(
+                "host.page_table.page_sizes",
+                format!(
+                    "the guest's and host's page sizes together make {} translation sizes; at most {} are supported",
+                    config.translation_shifts().len(),
+                    crate::pagetable::MAX_LEVELS
+                ),
+            ));
+        }
+        crate::budget::check(&config, crate::budget::SIMULATOR_MEMORY_BUDGET)?;
         Ok(config)
     }
 
@@ -755,6 +767,24 @@ fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigError> {
         ));
     }
     resolve_memory(&host.memory, &host_shape).map_err(under("host"))?;
+    if mode == Mode::Shadow {
+        // A shadow entry maps a page of the smaller of the guest's and the
+        // host's sizes, in the guest table's format: each host size below
+        // the guest's largest must be one that format maps.
+        let guest_shifts = shape_of(&config.page_table).page_shifts;
+        let largest = guest_shifts.last().copied().unwrap_or(0);
+        if let Some(&shift) =
+            host_shape.page_shifts.iter().find(|&&shift| shift < largest && !guest_shifts.contains(&shift))
+        {
+            return Err(ConfigError::at(
+                "host.page_table.page_sizes",
+                format!(
+                    "shadow tables have the guest table's format, which cannot map the host's {} pages",
+                    ByteSize(1 << shift)
+                ),
+            ));
+        }
+    }
     // Guest-physical addresses must fit the host table, with room for the
     // allocator's further pools.
     if host_shape.va_bits() < 64 && config.memory.size.0 > 1u64 << host_shape.va_bits().saturating_sub(4) {
@@ -820,6 +850,12 @@ fn resolve_table(table: &mut PageTableConfig) -> Result<TableShape, ConfigError>
     let entry_bytes = table.entry_bytes.ok_or_else(|| missing("entry_bytes"))?;
     if index_bits.is_empty() || index_bits.contains(&0) || index_bits.iter().any(|&b| b > 30) {
         return Err(ConfigError::at("page_table.index_bits", "needs at least one level, each of 1 to 30 bits"));
+    }
+    if index_bits.len() > crate::pagetable::MAX_LEVELS {
+        return Err(ConfigError::at(
+            "page_table.index_bits",
+            format!("{} levels; a table has at most {}", index_bits.len(), crate::pagetable::MAX_LEVELS),
+        ));
     }
     if !(10..=30).contains(&offset_bits) {
         return Err(ConfigError::at("page_table.offset_bits", "must be 10 to 30"));

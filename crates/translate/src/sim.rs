@@ -147,6 +147,12 @@ pub struct Simulator {
     va_bits: u32,
     /// The instruction count at which the next timer exit happens.
     next_timer: u64,
+    /// The translation sizes, for per-size counters.
+    sizes: crate::size::PageSizes,
+    /// The last reference left the fast path: the next one is unlikely to
+    /// start a run of hits, so `run` does not try (on a miss-heavy stream a
+    /// failed try per reference costs more than the runs it finds).
+    left_fast_path: bool,
     counters: RunCounters,
     context_counters: ContextCounters,
 }
@@ -228,7 +234,6 @@ impl Simulator {
     /// first).
     pub fn new(config: &Config) -> Result<Simulator, ConfigError> {
         let config = config.resolve()?;
-        crate::pagetable::check_ranges(&config)?;
         let tlbs: Vec<Tlb> =
             config.tlb_order().into_iter().map(|name| Tlb::new(name, &config.tlb[name], &config)).collect();
         let path = |serves: fn(crate::config::Serves) -> bool| -> Vec<usize> {
@@ -254,6 +259,8 @@ impl Simulator {
             contexts: Contexts::default(),
             current: Current { key: None, space: 0, vm: 0, local: 0, tag: 0, vm_tag: 0 },
             next_timer: if timer == 0 { u64::MAX } else { timer },
+            sizes: crate::size::PageSizes::new(config.translation_shifts()),
+            left_fast_path: false,
             counters: RunCounters::default(),
             context_counters: ContextCounters::default(),
             config,
@@ -362,7 +369,9 @@ impl Simulator {
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         let mut at = 0;
         while at < accesses.len() {
-            at += self.run_hits(&accesses[at..]);
+            if !std::mem::take(&mut self.left_fast_path) {
+                at += self.run_hits(&accesses[at..]);
+            }
             if let Some(access) = accesses.get(at) {
                 if let Err(addr) = self.access(access) {
                     return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
@@ -658,6 +667,7 @@ impl Simulator {
 
     #[inline(never)]
     fn translate_slow(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+        self.left_fast_path = true;
         let request = self.request(va, write);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
         let tag = request.tag;
@@ -833,7 +843,7 @@ impl Simulator {
 
     /// The index of a page shift among the translation sizes.
     fn size_index(&self, shift: u32) -> usize {
-        self.config.translation_shifts().iter().position(|&s| s == shift).expect("a translation size")
+        self.sizes.index(shift)
     }
 
     /// Everything counted so far (of the first lane, the only one unless

@@ -117,8 +117,8 @@ pub struct Tlb {
     last_hit: (usize, usize),
     /// The dirty bits of an entry dirty in every lane.
     all_lanes: u64,
-    /// The table's page shifts, for per-size counters.
-    size_shifts: Vec<u32>,
+    /// The table's page sizes, for per-size counters.
+    sizes: crate::size::PageSizes,
     /// By page shift: the array holding that size, the size's position in
     /// the array's `shifts`, and its index among the table's sizes.
     holder: [Option<(usize, usize, usize)>; 64],
@@ -183,7 +183,7 @@ impl Tlb {
             arrays,
             last_hit: (0, 0),
             all_lanes: 1,
-            size_shifts,
+            sizes: crate::size::PageSizes::new(size_shifts),
             hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
         }
@@ -208,14 +208,14 @@ impl Tlb {
             guess: Guess::default(),
             last_hit: (0, 0),
             all_lanes: 1,
-            size_shifts: host.page_shifts.clone(),
+            sizes: crate::size::PageSizes::new(host.page_shifts.clone()),
             hits: [[0; 4]; MAX_LEVELS],
             counters: TlbCounters::default(),
         }
     }
 
     fn size_index(&self, shift: u32) -> usize {
-        self.size_shifts.iter().position(|&s| s == shift).expect("a mappable size")
+        self.sizes.index(shift)
     }
 
     /// The hot path: a hit in the guessed array at the guessed size (those

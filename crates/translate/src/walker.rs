@@ -186,7 +186,7 @@ pub struct Walker {
     shifts: Vec<u32>,
     entry_bytes: u32,
     /// Page sizes translations can have (index of per-size counters).
-    translation_shifts: Vec<u32>,
+    translation_sizes: crate::size::PageSizes,
     exit_costs: ExitConfig,
     /// To create each VM's guest memory: (shape, policy, memory size,
     /// allocator, seed).
@@ -272,7 +272,7 @@ impl Walker {
             memory: WalkMemory::new(config),
             entry_bytes: shape.entry_bytes,
             shifts,
-            translation_shifts: config.translation_shifts(),
+            translation_sizes: crate::size::PageSizes::new(config.translation_shifts()),
             exit_costs: config.exits.clone().unwrap_or_default(),
             guest_template,
             counters: WalkCounters::default(),
@@ -326,6 +326,7 @@ impl Walker {
                 Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
                 let guest = &mut nested.guests[request.vm];
                 let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+                let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
                 self.counters.accessed_bits_set += u64::from(found.set_accessed);
                 self.counters.dirty_bits_set += u64::from(found.set_dirty);
                 self.counters.faulting_walks += u64::from(found.faulted);
@@ -350,7 +351,6 @@ impl Walker {
                         host.cycles + memory.reference(host.hpa, &mut counters.line_cache)
                     },
                 );
-                let gpa = found.frame + (request.va & ((1u64 << found.page_shift) - 1));
                 let host = nested.host_translate(request, gpa, request.write, memory, counters);
                 host_references += host.references;
                 host_faults += u64::from(host.faulted);
@@ -372,9 +372,9 @@ impl Walker {
                     // at its own map of guest memory, and fills the entry.
                     let guest = &mut shadow.guests[request.vm];
                     let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
-                    let gpa = found.frame + (request.va & ((1u64 << found.page_shift) - 1));
+                    let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
                     let host = shadow.host_map.walk(request.vm, gpa, request.write, &mut shadow.host_frames);
-                    let hpa = host.frame + (gpa & ((1u64 << host.page_shift) - 1));
+                    let hpa = shadow.host_map.frame(host.leaf) + (gpa & ((1u64 << host.page_shift) - 1));
                     let shift = found.page_shift.min(host.page_shift);
                     shadow.shadow.map(request.space, request.va, shift, hpa >> shift << shift, &mut shadow.host_frames);
                     self.counters.faulting_walks += u64::from(found.faulted);
@@ -464,8 +464,7 @@ impl Walker {
 
     /// Counts a finished walk.
     fn count_walk(&mut self, outcome: WalkOutcome) -> WalkOutcome {
-        let size_index =
-            self.translation_shifts.iter().position(|&s| s == outcome.page_shift).expect("a translation size");
+        let size_index = self.translation_sizes.index(outcome.page_shift);
         let c = &mut self.counters;
         c.walks += 1;
         c.walks_by_size[size_index] += 1;
@@ -661,7 +660,7 @@ impl Nested {
             tlb.count_miss(1, found.page_shift);
             tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
         }
-        let hpa = found.frame + (gpa & ((1u64 << found.page_shift) - 1));
+        let hpa = self.host.tables.frame(found.leaf) + (gpa & ((1u64 << found.page_shift) - 1));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
     }
 }

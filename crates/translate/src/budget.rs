@@ -1,0 +1,187 @@
+//! What a simulator built from a config will allocate, estimated before
+//! anything is allocated, and the limit resolution holds it to.
+//!
+//! Without this a config that passes every geometry check can still ask for
+//! more memory than any machine has (a TLB of four billion entries, a table
+//! level of 2^30 entries, a physical memory of 2^63 bytes whose block order
+//! the frame allocator keeps), and the process aborts on the allocation.
+//! Resolution refuses such a config instead, naming the key and the figure,
+//! so `config show`, sweep planning and `run` refuse it alike.
+//!
+//! The per-entry figures are upper bounds of what the structures hold (see
+//! each constant); the estimate covers the structures whose size a config
+//! sets, not those that grow with the trace (page tables beyond their first
+//! node per level, histograms), which stay bounded by the trace's footprint.
+
+use crate::config::{Config, ConfigError, Mode, PwcKind, TableShape};
+use crate::size::ByteSize;
+
+/// Simulator memory one configuration may need: a quarter of this 24 GiB
+/// machine, so that a sweep can run one simulator per core beside the
+/// reader's buffers.
+pub const SIMULATOR_MEMORY_BUDGET: u64 = 6 << 30;
+
+/// Bytes per TLB entry: key (8), space tag (4), LRU or FIFO stamp (8), dirty
+/// lanes (8), up to two 4-byte hints (8), per-set bookkeeping (8).
+const TLB_ENTRY_BYTES: u64 = 44;
+/// Bytes per page-walk-cache or line-cache entry: key, tag, stamp and
+/// per-set bookkeeping.
+const CACHE_ENTRY_BYTES: u64 = 28;
+/// Bytes per page-table entry: flags (1), target (8), per-lane dirty bits
+/// (8, in one-pass sweeps).
+const TABLE_ENTRY_BYTES: u64 = 17;
+/// Bytes per child in the frame allocator's hand-out order of a block.
+const ORDER_BYTES: u64 = 4;
+
+/// One structure's estimated size and the config key that sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Need {
+    pub key: String,
+    /// What the key asks for, in words ("4,000,000,000 entries").
+    pub what: String,
+    pub bytes: u64,
+}
+
+/// The structures of a resolved config, largest first.
+pub fn needs(config: &Config) -> Vec<Need> {
+    let mut needs = Vec::new();
+    let mut entries = |key: String, count: u64, per_entry: u64| {
+        needs.push(Need { key, what: format!("{} entries", thousands(count)), bytes: count.saturating_mul(per_entry) })
+    };
+    for (name, tlb) in &config.tlb {
+        if let Some(count) = tlb.entries {
+            entries(format!("tlb.{name}.entries"), u64::from(count), TLB_ENTRY_BYTES);
+        }
+        for (array, geometry) in &tlb.arrays {
+            entries(format!("tlb.{name}.arrays.{array}.entries"), u64::from(geometry.entries), TLB_ENTRY_BYTES);
+        }
+    }
+    let pwc_entries = |pwc: &crate::config::PwcConfig| -> u64 {
+        match pwc.kind {
+            PwcKind::None => 0,
+            PwcKind::Unified => u64::from(pwc.entries.unwrap_or(0)),
+            PwcKind::Split => pwc.levels.values().map(|level| u64::from(level.entries)).sum(),
+        }
+    };
+    entries("pwc".into(), pwc_entries(&config.pwc), CACHE_ENTRY_BYTES);
+    if let Some(cache) = &config.walk.cache {
+        let lines = cache.capacity.0 / cache.line_bytes.0.max(1);
+        entries("walk.cache.capacity".into(), lines, CACHE_ENTRY_BYTES);
+    }
+    if let Some(nested) = &config.nested {
+        entries("nested.pwc".into(), pwc_entries(&nested.pwc), CACHE_ENTRY_BYTES);
+        if let Some(tlb) = &nested.tlb {
+            entries("nested.tlb.entries".into(), u64::from(tlb.entries), TLB_ENTRY_BYTES);
+        }
+    }
+    let shape = config.table_shape();
+    needs.extend(table_needs("page_table.index_bits", &shape));
+    needs.push(allocator_need("memory.size", config.memory.size, &[&shape]));
+    if let (Some(host), Some(host_shape)) = (&config.host, config.host_shape()) {
+        needs.extend(table_needs("host.page_table.index_bits", &host_shape));
+        let shapes: Vec<&TableShape> =
+            if config.mode == Mode::Shadow { vec![&host_shape, &shape] } else { vec![&host_shape] };
+        needs.push(allocator_need("host.memory.size", host.memory.size, &shapes));
+    }
+    needs.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.key.cmp(&b.key)));
+    needs
+}
+
+/// The first node of each level, which the first walk allocates.
+fn table_needs(key: &str, shape: &TableShape) -> Vec<Need> {
+    shape
+        .index_bits
+        .iter()
+        .enumerate()
+        .map(|(level, &bits)| Need {
+            key: format!("{key}[{level}]"),
+            what: format!("nodes of {} entries", thousands(1 << bits)),
+            bytes: TABLE_ENTRY_BYTES << bits,
+        })
+        .collect()
+}
+
+/// The frame allocator's hand-out orders: one per block size being split,
+/// and the pool of top-level blocks.
+fn allocator_need(key: &str, memory: ByteSize, shapes: &[&TableShape]) -> Need {
+    let mut shifts: Vec<u32> = shapes.iter().flat_map(|shape| crate::frames::block_shifts(shape)).collect();
+    shifts.sort_unstable();
+    shifts.dedup();
+    let top = *shifts.last().expect("at least the frame size");
+    let pool = memory.0 >> top;
+    let children: u64 = shifts.windows(2).map(|pair| 1u64 << (pair[1] - pair[0]).min(63)).sum();
+    Need {
+        key: key.into(),
+        what: format!("{memory} of physical memory in {} blocks of {}", thousands(pool), ByteSize(1 << top)),
+        bytes: pool.saturating_add(children).saturating_mul(ORDER_BYTES),
+    }
+}
+
+/// Refuses a config one of whose structures, or all together, would need
+/// more than `budget` bytes.
+pub fn check(config: &Config, budget: u64) -> Result<(), ConfigError> {
+    let needs = needs(config);
+    let limit = ByteSize(budget);
+    if let Some(need) = needs.iter().find(|need| need.bytes > budget) {
+        return Err(ConfigError::at(
+            &need.key,
+            format!(
+                "{} need about {} of simulator memory; the limit is {limit}",
+                need.what,
+                ByteSize(round_up(need.bytes))
+            ),
+        ));
+    }
+    let total = needs.iter().fold(0u64, |sum, need| sum.saturating_add(need.bytes));
+    if total > budget {
+        let largest = &needs[0];
+        return Err(ConfigError::at(
+            &largest.key,
+            format!(
+                "the simulator's structures need about {} together (the largest, {}, about {}); the limit is {limit}",
+                ByteSize(round_up(total)),
+                largest.what,
+                ByteSize(round_up(largest.bytes))
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `bytes` rounded up to a whole unit of its size class, for messages.
+fn round_up(bytes: u64) -> u64 {
+    let unit = [1u64 << 40, 1 << 30, 1 << 20, 1 << 10].into_iter().find(|&unit| bytes >= unit).unwrap_or(1);
+    bytes.div_ceil(unit).saturating_mul(unit)
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(4_000_000_000), "4,000,000,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
+
+    #[test]
+    fn sizes_round_up_to_their_unit() {
+        assert_eq!(round_up(3 << 30), 3 << 30);
+        assert_eq!(round_up((3 << 30) + 1), 4 << 30);
+        assert_eq!(round_up(1500), 2048);
+    }
+}
