@@ -9,7 +9,7 @@
 //! victim is the policy's.
 
 use crate::config::Replacement;
-use crate::rng::SplitMix64;
+use crate::replacement::Policy;
 
 /// Key of an empty slot.
 const EMPTY: u64 = u64::MAX;
@@ -23,10 +23,9 @@ pub struct SetAssoc {
     keys: Vec<u64>,
     spaces: Vec<u32>,
     /// Per set, the slot used last (hit or filled): the most recently used
-    /// of its set, unless it has since been emptied. A hit on it leaves
-    /// every policy's state as it is (LRU and tree-PLRU are already in the
-    /// state such a hit would leave; FIFO and random ignore hits), which is
-    /// what lets callers answer it without recording a use.
+    /// of its set, unless it has since been emptied. Where the policy says
+    /// a hit on it changes nothing (`mru_hits_are_noops`), callers may
+    /// answer it without recording a use.
     mru: Vec<u32>,
     /// Valid slots per set: a full set needs no search for an empty way.
     filled: Vec<u32>,
@@ -58,27 +57,6 @@ impl MruView<'_> {
     }
 }
 
-#[derive(Clone, Debug)]
-enum Policy {
-    /// Per-slot time of last use; the smallest is the victim.
-    Lru {
-        stamps: Vec<u64>,
-        clock: u64,
-    },
-    /// Per-slot time of insertion.
-    Fifo {
-        stamps: Vec<u64>,
-        clock: u64,
-    },
-    /// Per-set binary tree over the ways padded to a power of two, stored as
-    /// a heap (node 1 is the root); a bit of 1 sends the victim search right.
-    TreePlru {
-        bits: Vec<u8>,
-        leaves: usize,
-    },
-    Random(SplitMix64),
-}
-
 /// Where a key was found or placed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot(pub usize);
@@ -88,15 +66,7 @@ impl SetAssoc {
     pub fn new(entries: usize, ways: usize, replacement: Replacement, rng_seed: u64, rng_stream: u64) -> SetAssoc {
         assert!(ways > 0 && entries >= ways && entries % ways == 0, "validated geometry");
         let sets = entries / ways;
-        let policy = match replacement {
-            Replacement::Lru => Policy::Lru { stamps: vec![0; entries], clock: 0 },
-            Replacement::Fifo => Policy::Fifo { stamps: vec![0; entries], clock: 0 },
-            Replacement::TreePlru => {
-                let leaves = ways.next_power_of_two();
-                Policy::TreePlru { bits: vec![0; sets * leaves], leaves }
-            }
-            Replacement::Random => Policy::Random(SplitMix64::new(rng_seed, rng_stream)),
-        };
+        let policy = Policy::new(replacement, sets, ways, rng_seed, rng_stream);
         SetAssoc {
             sets,
             ways,
@@ -204,58 +174,24 @@ impl SetAssoc {
 
     fn touch(&mut self, set: usize, way: usize) {
         self.mru[set] = (set * self.ways + way) as u32;
-        match &mut self.policy {
-            Policy::Lru { stamps, clock } => {
-                *clock += 1;
-                stamps[set * self.ways + way] = *clock;
-            }
-            Policy::TreePlru { bits, leaves } => {
-                point_away(&mut bits[set * *leaves..(set + 1) * *leaves], *leaves, way)
-            }
-            Policy::Fifo { .. } | Policy::Random(_) => {}
-        }
+        self.policy.hit(set, way, self.ways);
     }
 
     fn fill(&mut self, set: usize, way: usize) {
         self.mru[set] = (set * self.ways + way) as u32;
-        match &mut self.policy {
-            Policy::Lru { stamps, clock } | Policy::Fifo { stamps, clock } => {
-                *clock += 1;
-                stamps[set * self.ways + way] = *clock;
-            }
-            Policy::TreePlru { bits, leaves } => {
-                point_away(&mut bits[set * *leaves..(set + 1) * *leaves], *leaves, way)
-            }
-            Policy::Random(_) => {}
-        }
+        self.policy.fill(set, way, self.ways);
     }
 
     fn victim(&mut self, set: usize) -> usize {
-        let ways = self.ways;
-        match &mut self.policy {
-            Policy::Lru { stamps, .. } | Policy::Fifo { stamps, .. } => {
-                let stamps = &stamps[set * ways..(set + 1) * ways];
-                (0..ways).min_by_key(|&way| stamps[way]).expect("at least one way")
-            }
-            Policy::TreePlru { bits, leaves } => {
-                let bits = &bits[set * *leaves..(set + 1) * *leaves];
-                let (mut node, mut low, mut width) = (1, 0, *leaves);
-                while width > 1 {
-                    width /= 2;
-                    // Follow the bit, unless the right half holds no real
-                    // way (the tree is padded to a power of two); the left
-                    // half always does.
-                    if bits[node] == 1 && low + width < ways {
-                        low += width;
-                        node = 2 * node + 1;
-                    } else {
-                        node *= 2;
-                    }
-                }
-                low
-            }
-            Policy::Random(rng) => rng.below(ways as u64) as usize,
-        }
+        self.policy.victim(set, self.ways)
+    }
+
+    /// Whether a hit on a set's most recently used slot may go unrecorded
+    /// (see `replacement::Policy::mru_hit_is_noop`): what the fast paths
+    /// ask before they answer one through `mru_view`.
+    #[inline(always)]
+    pub fn mru_hits_are_noops(&self) -> bool {
+        self.policy.mru_hit_is_noop()
     }
 
     /// Empties every valid slot whose (key, space) `drop` accepts; returns
@@ -288,22 +224,6 @@ impl SetAssoc {
     /// Valid entries held.
     pub fn occupancy(&self) -> u64 {
         self.keys.iter().filter(|&&k| k != EMPTY).count() as u64
-    }
-}
-
-/// Points every tree node on `way`'s path away from it.
-fn point_away(bits: &mut [u8], leaves: usize, way: usize) {
-    let (mut node, mut low, mut width) = (1, 0, leaves);
-    while width > 1 {
-        width /= 2;
-        if way < low + width {
-            bits[node] = 1;
-            node *= 2;
-        } else {
-            bits[node] = 0;
-            low += width;
-            node = 2 * node + 1;
-        }
     }
 }
 

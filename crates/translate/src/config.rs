@@ -471,6 +471,9 @@ pub enum Replacement {
     Fifo,
     /// A victim drawn from the seeded generator.
     Random,
+    /// Static re-reference interval prediction, 2 bits per way (see
+    /// `replacement`).
+    Srrip,
 }
 
 /// One TLB: a level of the hierarchy for instructions, data or both, made of

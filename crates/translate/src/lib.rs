@@ -13,6 +13,7 @@ pub mod frames;
 pub mod histogram;
 pub mod pagetable;
 pub mod pwc;
+pub(crate) mod replacement;
 pub mod rng;
 pub mod sim;
 pub mod size;

@@ -349,6 +349,14 @@ impl Simulator {
         Ok(sim)
     }
 
+    /// Turns the fast paths off (runs of hits, hits on most recently used
+    /// slots, hinted slots): every lookup is then a full probe of every
+    /// array, which records every hit with its policy. For tests: results
+    /// must not change.
+    pub fn disable_fast_paths(&mut self) {
+        self.first_tlb = [NO_TLB; 2];
+    }
+
     /// The resolved config (the first lane's).
     pub fn config(&self) -> &Config {
         &self.lanes[0].config
@@ -398,8 +406,8 @@ impl Simulator {
         if fetch_tlb == NO_TLB || data_tlb == NO_TLB {
             return 0;
         }
-        let (fetch_view, _, fetch_shift) = self.tlbs[fetch_tlb].hit_view();
-        let (data_view, data_dirty, data_shift) = self.tlbs[data_tlb].hit_view();
+        let Some((fetch_view, _, fetch_shift)) = self.tlbs[fetch_tlb].hit_view() else { return 0 };
+        let Some((data_view, data_dirty, data_shift)) = self.tlbs[data_tlb].hit_view() else { return 0 };
         let tag = self.current.tag;
         let max_va = self.max_va;
         // Fetches before the one at which the next timer exit happens: that

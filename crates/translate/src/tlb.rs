@@ -228,6 +228,9 @@ impl Tlb {
     pub fn fast_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
+        if !array.store.mru_hits_are_noops() {
+            return self.hinted_hit(space, va, kind, write);
+        }
         let page = va >> guess.shift;
         match array.store.mru_view().hit(page, key(page, guess.shift), space) {
             Some(slot) if write && array.dirty[slot] != self.all_lanes => None,
@@ -258,11 +261,11 @@ impl Tlb {
 
     /// What a run of hits needs (see `Simulator::run_hits`): the guessed
     /// array's view for hits on most recently used entries, its dirty bits,
-    /// and the guessed page shift.
+    /// and the guessed page shift; `None` if its policy must see every hit.
     #[inline(always)]
-    pub fn hit_view(&self) -> (MruView<'_>, &[u64], u32) {
+    pub fn hit_view(&self) -> Option<(MruView<'_>, &[u64], u32)> {
         let array = &self.arrays[self.guess.array];
-        (array.store.mru_view(), &array.dirty, self.guess.shift)
+        array.store.mru_hits_are_noops().then(|| (array.store.mru_view(), array.dirty.as_slice(), self.guess.shift))
     }
 
     /// Counts `hits` more hits, by references of `kind`, at the guessed

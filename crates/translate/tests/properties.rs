@@ -137,3 +137,65 @@ proptest! {
         prop_assert_eq!(simulate(HIERARCHY, &trace), simulate(HIERARCHY, &trace));
     }
 }
+
+/// A hierarchy whose every array and cache uses `replacement`, with THP
+/// pages (so the L1 data TLB guesses between arrays) and a few address
+/// spaces' worth of tags.
+fn with_policy(replacement: &str) -> String {
+    HIERARCHY
+        .replace("replacement = \"tree-plru\"", &format!("replacement = \"{replacement}\""))
+        .replace("replacement = \"random\"", &format!("replacement = \"{replacement}\""))
+        .replace("replacement = \"fifo\"", &format!("replacement = \"{replacement}\""))
+        .replace("[tlb.l1d.arrays.large]\n", &format!("[tlb.l1d.arrays.large]\nreplacement = \"{replacement}\"\n"))
+}
+
+const POLICIES: [&str; 5] = ["lru", "tree-plru", "fifo", "random", "srrip"];
+
+/// Every reference through the full probe, no fast path.
+fn simulate_without_fast_paths(config: &str, accesses: &[Access]) -> SimReport {
+    let mut sim = Simulator::new(&Config::from_toml(config).unwrap()).unwrap();
+    sim.disable_fast_paths();
+    for chunk in accesses.chunks(4096) {
+        sim.run(chunk).unwrap();
+    }
+    sim.report()
+}
+
+fn real_trace(name: &str) -> Vec<Access> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../traces").join(name);
+    let mut reader = mmusim_trace::TraceReader::open(&path).unwrap();
+    let mut batch = mmusim_trace::Batch::new();
+    let mut all = Vec::new();
+    while reader.next_batch(&mut batch).unwrap() {
+        all.extend_from_slice(&batch);
+    }
+    all
+}
+
+/// The fast paths (runs of hits, hits on most recently used slots, hinted
+/// slots) are devices, not models: with them off, every policy gives the
+/// same report on the real traces, hit-heavy and walk-heavy.
+#[test]
+fn fast_paths_change_no_result_for_any_policy_on_real_traces() {
+    for trace in ["sort.lackey.zst", "randaccess.lackey.zst"] {
+        let accesses = real_trace(trace);
+        for policy in POLICIES {
+            let config = with_policy(policy);
+            let mut fast = Simulator::new(&Config::from_toml(&config).unwrap()).unwrap();
+            for chunk in accesses.chunks(4096) {
+                fast.run(chunk).unwrap();
+            }
+            assert_eq!(fast.report(), simulate_without_fast_paths(&config, &accesses), "{policy} on {trace}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_paths_change_no_result(trace in accesses(), policy in prop::sample::select(POLICIES.to_vec())) {
+        let config = with_policy(policy);
+        prop_assert_eq!(simulate(&config, &trace), simulate_without_fast_paths(&config, &trace));
+    }
+}
