@@ -6,8 +6,9 @@
 
 use std::collections::BTreeSet;
 
+use mmusim_translate::lanes::{lane, Family};
 use mmusim_translate::stack::MAX_LANES;
-use mmusim_translate::{Config, Simulator};
+use mmusim_translate::Config;
 
 /// Runs simulated together: by index into the runs given to `groups`, with
 /// the TLB whose size varies (`None` for a run on its own).
@@ -15,20 +16,6 @@ use mmusim_translate::{Config, Simulator};
 pub struct Group {
     pub swept: Option<String>,
     pub runs: Vec<usize>,
-}
-
-/// `config` with `tlb`'s main-array geometry left out, as text to compare,
-/// and that array's number of sets.
-fn family(config: &Config, tlb: &str) -> Option<(String, u32)> {
-    let swept = config.tlb.get(tlb)?;
-    let entries = swept.entries?;
-    let sets = entries / swept.ways.unwrap_or(entries);
-    let mut rest = config.clone();
-    let t = rest.tlb.get_mut(tlb).expect("present");
-    t.entries = None;
-    t.ways = None;
-    t.sets = None;
-    Some((serde_json::to_string(&rest).expect("configs serialize"), sets))
 }
 
 /// Splits `configs` into groups: each TLB in turn (by name), the runs not
@@ -40,24 +27,22 @@ pub fn groups(configs: &[&Config]) -> Vec<Group> {
     let mut groups = Vec::new();
     let names: BTreeSet<&String> = configs.iter().flat_map(|c| c.tlb.keys()).collect();
     for name in names {
-        let mut families: Vec<((String, u32), Vec<usize>)> = Vec::new();
+        let mut families: Vec<(Family, Vec<usize>)> = Vec::new();
         for (i, config) in configs.iter().enumerate() {
             if grouped[i] {
                 continue;
             }
-            let Some(key) = family(config, name) else { continue };
-            match families.iter_mut().find(|(k, _)| *k == key) {
+            // The one rule the simulator itself applies (`lanes`).
+            let Ok(lane) = lane(config, name) else { continue };
+            match families.iter_mut().find(|(family, _)| *family == lane.family) {
                 Some((_, members)) => members.push(i),
-                None => families.push((key, vec![i])),
+                None => families.push((lane.family, vec![i])),
             }
         }
         for (_, members) in families {
             for chunk in members.chunks(MAX_LANES).filter(|c| c.len() >= 2) {
-                let chunk_configs: Vec<Config> = chunk.iter().map(|&i| configs[i].clone()).collect();
-                if Simulator::with_lanes(&chunk_configs, name).is_ok() {
-                    chunk.iter().for_each(|&i| grouped[i] = true);
-                    groups.push(Group { swept: Some(name.clone()), runs: chunk.to_vec() });
-                }
+                chunk.iter().for_each(|&i| grouped[i] = true);
+                groups.push(Group { swept: Some(name.clone()), runs: chunk.to_vec() });
             }
         }
     }

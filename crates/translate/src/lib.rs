@@ -9,8 +9,10 @@
 pub mod budget;
 pub mod cache;
 pub mod config;
+pub mod context;
 pub mod frames;
 pub mod histogram;
+pub mod lanes;
 pub mod pagetable;
 pub mod pwc;
 pub(crate) mod replacement;

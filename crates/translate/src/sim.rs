@@ -16,16 +16,15 @@
 //!   switch within a VM, a VM switch between VMs. What it does to cached
 //!   translations is the `[context]` policy's.
 
-use rustc_hash::FxHashMap;
-
 use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, Mode, SwitchPolicy};
+use crate::config::{Config, ConfigError, Mode};
+use crate::context::{AddressSpaces, Current, SwitchKind};
 use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
 use crate::pwc::PwcCounters;
-use crate::stack::{StackArray, MAX_LANES};
+use crate::stack::StackArray;
 use crate::tlb::{key as key_of, Tlb, TlbCounters};
 use crate::walker::{ExitCounters, ExitReason, NestedCounters, WalkCounters, WalkRequest, Walker};
 
@@ -94,34 +93,6 @@ pub struct ContextCounters {
     pub entries_flushed: u64,
 }
 
-/// Where each address space belongs, and its address-space id.
-#[derive(Clone, Debug, Default)]
-struct Contexts {
-    /// (trace VM, trace context) -> address space number.
-    spaces: FxHashMap<(u16, u16), usize>,
-    /// Per address space: its VM's number and its number within the VM.
-    placement: Vec<(usize, usize)>,
-    /// Trace VM -> VM number, and address spaces per VM.
-    vms: FxHashMap<u16, usize>,
-    spaces_per_vm: Vec<usize>,
-    /// Per VM: which address space holds each id, and when it last ran.
-    pools: Vec<Vec<Option<(usize, u64)>>>,
-    /// Per address space: its id in its VM's pool, if it holds one.
-    ids: Vec<Option<u16>>,
-    clock: u64,
-}
-
-/// The address space running now.
-#[derive(Clone, Copy, Debug)]
-struct Current {
-    key: Option<(u16, u16)>,
-    space: usize,
-    vm: usize,
-    local: usize,
-    tag: u32,
-    vm_tag: u32,
-}
-
 #[derive(Debug, Clone)]
 pub struct Simulator {
     config: Config,
@@ -141,7 +112,7 @@ pub struct Simulator {
     /// Lanes walk the first lane's page tables (native mode), which keep a
     /// dirty bit per lane: the lanes' tables would differ in nothing else.
     shared_tables: bool,
-    contexts: Contexts,
+    spaces: AddressSpaces,
     current: Current,
     max_va: u64,
     va_bits: u32,
@@ -206,17 +177,7 @@ struct Swept {
     stack: StackArray,
 }
 
-/// Why a set of configs cannot be simulated in one pass.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotOnePass(pub String);
-
-impl std::fmt::Display for NotOnePass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotOnePass {}
+pub use crate::lanes::NotOnePass;
 
 /// Iterates the lanes (bit positions) set in `mask`.
 fn lanes_in(mut mask: u64) -> impl Iterator<Item = usize> {
@@ -256,8 +217,8 @@ impl Simulator {
             tlbs,
             instruction_path,
             data_path,
-            contexts: Contexts::default(),
-            current: Current { key: None, space: 0, vm: 0, local: 0, tag: 0, vm_tag: 0 },
+            spaces: AddressSpaces::new(&config.context),
+            current: Current::none(),
             next_timer: if timer == 0 { u64::MAX } else { timer },
             sizes: crate::size::PageSizes::new(config.translation_shifts()),
             left_fast_path: false,
@@ -276,45 +237,12 @@ impl Simulator {
     /// `Simulator::new(&configs[i])`'s report after the same references.
     pub fn with_lanes(configs: &[Config], tlb: &str) -> Result<Simulator, NotOnePass> {
         let no = |why: String| NotOnePass(why);
-        if configs.len() < 2 || configs.len() > MAX_LANES {
-            return Err(no(format!("{} configs; one pass answers 2 to {MAX_LANES}", configs.len())));
-        }
-        let resolved: Vec<Config> =
-            configs.iter().map(|c| c.resolve().map_err(|e| no(e.to_string()))).collect::<Result<_, _>>()?;
+        let lanes = crate::lanes::lanes(configs, tlb)?;
+        let sets = lanes[0].family.sets;
+        let ways: Vec<usize> = lanes.iter().map(|lane| lane.ways).collect();
+        let resolved: Vec<Config> = lanes.into_iter().map(|lane| lane.config).collect();
         let base = &resolved[0];
-        let swept_config = base.tlb.get(tlb).ok_or_else(|| no(format!("no TLB named {tlb}")))?;
-        if swept_config.replacement != Some(crate::config::Replacement::Lru) {
-            return Err(no(format!("tlb.{tlb} does not use LRU replacement")));
-        }
-        let geometry = |config: &Config| -> Option<(usize, usize)> {
-            let t = config.tlb.get(tlb)?;
-            let entries = t.entries? as usize;
-            let ways = t.ways.map_or(entries, |w| w as usize);
-            Some((entries / ways, ways))
-        };
-        let (sets, _) = geometry(base).ok_or_else(|| no(format!("tlb.{tlb} has no main array")))?;
-        // Every config but for the main array's entries and ways.
-        let without = |config: &Config| {
-            let mut config = config.clone();
-            if let Some(t) = config.tlb.get_mut(tlb) {
-                t.entries = None;
-                t.ways = None;
-                t.sets = None;
-            }
-            config
-        };
-        let shared = without(base);
-        let mut ways = Vec::with_capacity(resolved.len());
-        for config in &resolved {
-            if without(config) != shared {
-                return Err(no(format!("the configs differ in more than tlb.{tlb}'s entries and ways")));
-            }
-            let (s, w) = geometry(config).ok_or_else(|| no(format!("tlb.{tlb} has no main array")))?;
-            if s != sets {
-                return Err(no(format!("tlb.{tlb} has {sets} sets in one config and {s} in another")));
-            }
-            ways.push(w);
-        }
+        let swept_config = &base.tlb[tlb];
         let mut sim = Simulator::new(base).map_err(|e| no(e.to_string()))?;
         let index = sim.tlbs.iter().position(|t| t.name == tlb).expect("a TLB of the config");
         // The swept TLB keeps its other arrays (shared: they hold other
@@ -323,13 +251,6 @@ impl Simulator {
         others.entries = None;
         others.ways = None;
         sim.tlbs[index] = Tlb::new(tlb, &others, base);
-        let level = sim.tlbs[index].level;
-        let serves = sim.tlbs[index].serves;
-        if sim.tlbs.iter().any(|t| {
-            t.level > level && (t.serves.instructions() && serves.instructions() || t.serves.data() && serves.data())
-        }) {
-            return Err(no(format!("tlb.{tlb} is not the last level of the paths it serves")));
-        }
         let size_shifts = base.translation_shifts();
         let shifts = crate::tlb::size_slots(&swept_config.page_sizes, &size_shifts);
         // A first-level swept TLB has no fast path: its hits differ by lane.
@@ -408,7 +329,7 @@ impl Simulator {
         }
         let Some((fetch_view, _, fetch_shift)) = self.tlbs[fetch_tlb].hit_view() else { return 0 };
         let Some((data_view, data_dirty, data_shift)) = self.tlbs[data_tlb].hit_view() else { return 0 };
-        let tag = self.current.tag;
+        let tag = self.current.tag.0;
         let max_va = self.max_va;
         // Fetches before the one at which the next timer exit happens: that
         // one must go through `access`.
@@ -501,31 +422,15 @@ impl Simulator {
     }
 
     /// The running address space changes: count the switch, apply the
-    /// context policy, take an address-space id.
+    /// context policy (see `context`), run with the space's tag.
     #[cold]
     #[inline(never)]
     fn switch_to(&mut self, trace_vm: u16, context: u16) {
-        let c = &mut self.contexts;
-        let next_space = c.placement.len();
-        let space = *c.spaces.entry((trace_vm, context)).or_insert(next_space);
-        if space == next_space {
-            let next_vm = c.spaces_per_vm.len();
-            let vm = *c.vms.entry(trace_vm).or_insert(next_vm);
-            if vm == next_vm {
-                c.spaces_per_vm.push(0);
-                c.pools.push(vec![None; self.config.context.ids as usize]);
-            }
-            c.placement.push((vm, c.spaces_per_vm[vm]));
-            c.spaces_per_vm[vm] += 1;
-            c.ids.push(None);
-        }
-        let (vm, local) = c.placement[space];
-        let context_policy = self.config.context.clone();
-        if self.current.key.is_some() {
-            let vm_switch = vm != self.current.vm;
-            if vm_switch {
-                self.context_counters.vm_switches += 1;
-            } else {
+        let switch = self.spaces.switch_to(&self.current, trace_vm, context);
+        match switch.kind {
+            SwitchKind::First => {}
+            SwitchKind::Vm => self.context_counters.vm_switches += 1,
+            SwitchKind::Context => {
                 self.context_counters.context_switches += 1;
                 if self.config.mode == Mode::Shadow {
                     // The guest loads CR3, which traps to the hypervisor.
@@ -534,56 +439,15 @@ impl Simulator {
                     }
                 }
             }
-            let flush = match context_policy.switch {
-                SwitchPolicy::Flush => true,
-                SwitchPolicy::Tagged => vm_switch && !context_policy.vm_tags,
-            };
-            if flush {
-                self.flush_all();
-            }
         }
-        let vm_part = if context_policy.vm_tags { vm as u32 + 1 } else { 0 };
-        let tag = match context_policy.switch {
-            // Everything is flushed at every switch: no tag is needed.
-            SwitchPolicy::Flush => 0,
-            SwitchPolicy::Tagged => (vm_part << 16) | u32::from(self.take_id(space, vm)),
-        };
-        self.current = Current { key: Some((trace_vm, context)), space, vm, local, tag, vm_tag: vm_part };
-    }
-
-    /// The address-space id of `space` in its VM's pool: its own if it still
-    /// holds one, a free one, or the least recently run space's, whose
-    /// entries are then flushed.
-    fn take_id(&mut self, space: usize, vm: usize) -> u16 {
-        let c = &mut self.contexts;
-        c.clock += 1;
-        let clock = c.clock;
-        if let Some(id) = c.ids[space] {
-            c.pools[vm][usize::from(id)] = Some((space, clock));
-            return id;
+        if switch.flush {
+            self.flush_all();
         }
-        let pool = &mut c.pools[vm];
-        let id = match pool.iter().position(Option::is_none) {
-            Some(free) => free,
-            None => {
-                let (oldest, _) = pool
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, slot)| slot.expect("the pool is full").1)
-                    .expect("at least one id");
-                let (owner, _) = pool[oldest].expect("full");
-                c.ids[owner] = None;
-                self.context_counters.id_recycles += 1;
-                let vm_part = if self.config.context.vm_tags { vm as u32 + 1 } else { 0 };
-                let stale = (vm_part << 16) | oldest as u32;
-                self.invalidate(|tag, _, _| tag == stale, |walker| walker.flush_tag(stale));
-                oldest
-            }
-        };
-        let c = &mut self.contexts;
-        c.pools[vm][id] = Some((space, clock));
-        c.ids[space] = Some(id as u16);
-        id as u16
+        if let Some(stale) = switch.recycled {
+            self.context_counters.id_recycles += 1;
+            self.invalidate(|tag, _, _| tag == stale.0, |walker| walker.flush_tag(stale.0));
+        }
+        self.current = switch.current;
     }
 
     /// Empties every TLB and page-walk cache.
@@ -652,7 +516,7 @@ impl Simulator {
     fn translate(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
         if let Some(tlb) = self.tlbs.get_mut(first) {
-            if let Some(shift) = tlb.fast_hit(self.current.tag, va, kind, write) {
+            if let Some(shift) = tlb.fast_hit(self.current.tag.0, va, kind, write) {
                 return shift;
             }
         }
@@ -662,10 +526,10 @@ impl Simulator {
     fn request(&self, va: u64, write: bool) -> WalkRequest {
         let c = self.current;
         WalkRequest {
-            space: c.space,
-            vm: c.vm,
+            space: c.space.0,
+            vm: c.vm.0,
             local: c.local,
-            tag: c.tag,
+            tag: c.tag.0,
             vm_tag: c.vm_tag,
             physical_tag: if self.config.mode == Mode::Nested { c.vm_tag } else { 0 },
             va,
@@ -907,8 +771,8 @@ impl Simulator {
             exits,
             faults: tables.faults(),
             promotions: tables.promotions(),
-            address_spaces: self.contexts.placement.len() as u64,
-            vms: self.contexts.spaces_per_vm.len() as u64,
+            address_spaces: self.spaces.spaces() as u64,
+            vms: self.spaces.vms() as u64,
             page_tables: tables.page_tables(),
             host_page_tables: other_tables.clone().filter(|_| config.mode == Mode::Nested),
             shadow_page_tables: other_tables.filter(|_| config.mode == Mode::Shadow),

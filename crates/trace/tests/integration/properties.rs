@@ -1,10 +1,8 @@
 //! Properties of writing, reading and mixing, over generated records.
 
-mod common;
-
 use std::path::Path;
 
-use common::read_all;
+use crate::common::read_all;
 use mmusim_trace::{convert, Access, Batch, BatchSource, Kind, OutputFormat, TraceReader, TraceSpec, Workload};
 use proptest::prelude::*;
 

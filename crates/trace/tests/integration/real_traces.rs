@@ -1,9 +1,7 @@
 //! The committed real traces read back with exactly the counts derived
 //! independently with grep (see traces/README.md), through each decompressor.
 
-mod common;
-
-use common::{count_kinds, sample};
+use crate::common::{count_kinds, sample};
 use mmusim_trace::{Compression, Format, KindCounts, TraceReader};
 
 /// (file, compression, I, L, S, M) as `grep -c '^I  '`, `'^ L '`, `'^ S '`,

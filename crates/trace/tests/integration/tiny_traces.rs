@@ -2,9 +2,7 @@
 //! back as the record list derived by hand from its text or from the script
 //! that wrote it (traces/src/make_tiny_binaries.py).
 
-mod common;
-
-use common::{read_all, sample};
+use crate::common::{read_all, sample};
 use mmusim_trace::{Access, Compression, Format, Kind, TraceInfo, TraceReader};
 
 const F: Kind = Kind::Fetch;

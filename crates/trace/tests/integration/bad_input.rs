@@ -1,12 +1,10 @@
 //! Every class of bad input is an error naming the file and the place, never
 //! a panic and never a silently shorter trace.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{read_all, sample};
+use crate::common::{read_all, sample};
 use mmusim_trace::{Access, Format, Location, TraceError, TraceReader};
 
 /// Reads the whole file, expecting an error.

@@ -1,7 +1,7 @@
 //! Golden runs: every committed real trace through every preset, compared
 //! with the stored metrics in tests/golden/. The stored files are what the
 //! pipeline produced when they were last regenerated, a deliberate, reviewed
-//! step (`MMUSIM_BLESS=1 cargo test -p mmusim-report --test golden`); the
+//! step (`MMUSIM_BLESS=1 cargo test -p mmusim-report --test integration golden`); the
 //! independent checks of the numbers are the scenario and cross-check tests
 //! of the translate crate. Any change to a metric shows up here as a diff.
 

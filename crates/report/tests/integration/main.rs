@@ -1,0 +1,5 @@
+//! The report crate's integration tests, as one test binary.
+
+mod golden;
+mod one_pass;
+mod sweeps;

@@ -1,0 +1,7 @@
+//! The trace crate's integration tests, as one test binary.
+
+mod bad_input;
+mod common;
+mod properties;
+mod real_traces;
+mod tiny_traces;

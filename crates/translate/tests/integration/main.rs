@@ -1,0 +1,9 @@
+//! The translate crate's integration tests, as one test binary: one link
+//! instead of six after every change to the crate.
+
+mod cross_check;
+mod page_table_memory;
+mod properties;
+mod random_configs;
+mod scenarios;
+mod virtualization;
