@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MMUSIM := target/release/mmusim
 
-.PHONY: demo test bench lint ci build ci-check ci-bless test-cluster
+.PHONY: demo test bench lint ci build ci-check ci-bless golden-bless test-cluster
 
 build:
 	$(CARGO) build --release --locked
@@ -34,6 +34,12 @@ ci-bless: build
 	rm -rf results/ci
 	$(MMUSIM) sweep configs/ci/sweep.toml --quiet --out results/ci
 	$(MMUSIM) check results/ci-baseline results/ci --bless
+
+## Accept a deliberate change of metrics in the golden runs (every preset on every
+## committed trace, checked by `make test`): their tables become the new
+## results/golden-baseline/.
+golden-bless:
+	MMUSIM_BLESS=1 $(CARGO) test --locked -p mmusim-report --test integration golden::every_preset_on_every_real_trace
 
 ## A real single-node Slurm cluster on this machine runs a sharded sweep (installs slurm-wlm).
 test-cluster: build

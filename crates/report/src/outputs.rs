@@ -50,8 +50,12 @@ pub fn write_run_dir(
     output: &RunOutput,
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create", &e))?;
-    let json = Summary::of(output).to_json();
-    let row = Row::from_summary(run_id, params, &serde_json::from_str(&json).expect("just serialized"));
+    let summary = Summary::of(output);
+    // The row is built from the summary's JSON value, as a sweep's tables
+    // are rebuilt from summary.json files (so the two never disagree), but
+    // without printing it and parsing it back.
+    let row = Row::from_summary(run_id, params, &serde_json::to_value(&summary).expect("summaries serialize"));
+    let json = summary.to_json();
     write_file(&dir.join("metrics.csv"), &metrics_csv(std::slice::from_ref(&row)))?;
     write_file(&dir.join("histograms.csv"), &histograms_csv(std::slice::from_ref(&row)))?;
     for (name, distribution) in DISTRIBUTIONS.iter().zip([&output.references, &output.cycles]) {
@@ -152,8 +156,12 @@ pub fn metrics_csv(rows: &[Row]) -> String {
                 params.push(key.clone());
             }
         }
+    }
+    for row in rows {
         for (key, _) in &row.metrics {
-            if !metrics.contains(key) {
+            // A metric that is also a swept parameter (`mode`) would be a
+            // second column of the same name and the same values.
+            if !metrics.contains(key) && !params.contains(key) {
                 metrics.push(key.clone());
             }
         }
