@@ -25,6 +25,13 @@ use crate::pwc::{LineCounters, PageWalkCache, PwcCounters, WalkMemory};
 use crate::rng::SplitMix64;
 use crate::tlb::{Tlb, TlbCounters};
 
+mod native;
+mod nested;
+mod shadow;
+
+use nested::Nested;
+use shadow::Shadow;
+
 /// Counters of every walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct WalkCounters {
@@ -135,9 +142,9 @@ pub struct WalkOutcome {
 
 /// A guest's (or the native OS's) tables and physical memory.
 #[derive(Debug, Clone)]
-struct Tables {
-    tables: PageTables,
-    frames: FrameAllocator,
+pub(super) struct Tables {
+    pub tables: PageTables,
+    pub frames: FrameAllocator,
 }
 
 #[derive(Debug, Clone)]
@@ -149,29 +156,14 @@ enum Mmu {
     Shadow(Box<Shadow>),
 }
 
-#[derive(Debug, Clone)]
-struct Nested {
-    /// One per VM: guest-physical memory starts afresh in each.
-    guests: Vec<Tables>,
-    /// The host table, one address space per VM.
-    host: Tables,
-    host_pwc: PageWalkCache,
-    host_shifts: Vec<u32>,
-    host_entry_bytes: u32,
-    tlb: Option<Tlb>,
-    tlb_latency: u32,
-    counters: NestedCounters,
-}
-
-#[derive(Debug, Clone)]
-struct Shadow {
-    guests: Vec<Tables>,
-    /// The hypervisor's guest-physical to host-physical map (one space per
-    /// VM; software, never walked by the hardware).
-    host_map: PageTables,
-    /// One shadow table per guest address space, in host memory.
-    shadow: PageTables,
-    host_frames: FrameAllocator,
+/// What a mode's walk borrows of the walker: the first table's page-walk
+/// cache, the walk memory, the counters, and the first table's geometry.
+pub(super) struct Shared<'a> {
+    pub pwc: &'a mut PageWalkCache,
+    pub memory: &'a mut WalkMemory,
+    pub counters: &'a mut WalkCounters,
+    pub shifts: &'a [u32],
+    pub entry_bytes: u32,
 }
 
 /// Everything a walk needs, whatever the mode.
@@ -324,62 +316,20 @@ impl Walker {
             }
             Mmu::Nested(nested) => {
                 Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
-                let guest = &mut nested.guests[request.vm];
-                let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
-                let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
-                self.counters.accessed_bits_set += u64::from(found.set_accessed);
-                self.counters.dirty_bits_set += u64::from(found.set_dirty);
-                self.counters.faulting_walks += u64::from(found.faulted);
-                let memory = &mut self.memory;
-                let counters = &mut self.counters;
-                let mut host_references = 0;
-                let (guest_references, mut cycles) = walk_levels(
-                    &mut self.pwc,
-                    request,
-                    request.va,
-                    &self.shifts,
-                    self.entry_bytes,
-                    &found.entry_addrs[..found.levels],
-                    |level, gpa| {
-                        // The guest entry's address is guest-physical: find
-                        // it in the host first, then read it.
-                        let host = nested.host_translate(request, gpa, false, memory, counters);
-                        host_references += host.references;
-                        host_faults += u64::from(host.faulted);
-                        counters.references_by_level[level] += 1;
-                        nested.counters.guest_references += 1;
-                        host.cycles + memory.reference(host.hpa, &mut counters.line_cache)
-                    },
-                );
-                let host = nested.host_translate(request, gpa, request.write, memory, counters);
-                host_references += host.references;
-                host_faults += u64::from(host.faulted);
-                cycles += host.cycles;
-                WalkOutcome {
-                    page_shift: found.page_shift.min(host.shift),
-                    dirty: found.dirty,
-                    references: guest_references + host_references,
-                    cycles,
-                    promoted: None,
-                }
+                let mut shared = Shared {
+                    pwc: &mut self.pwc,
+                    memory: &mut self.memory,
+                    counters: &mut self.counters,
+                    shifts: &self.shifts,
+                    entry_bytes: self.entry_bytes,
+                };
+                let (outcome, faults) = nested.walk(request, &mut shared);
+                host_faults = faults;
+                outcome
             }
             Mmu::Shadow(shadow) => {
                 Walker::guest(&self.guest_template, &mut shadow.guests, request.vm);
-                if shadow.shadow.translate(request.space, request.va).is_none() {
-                    // The hardware finds no shadow entry: the hypervisor looks
-                    // at the guest's tables (faulting the page in there if the
-                    // guest never mapped it, a trapped page-table write) and
-                    // at its own map of guest memory, and fills the entry.
-                    let guest = &mut shadow.guests[request.vm];
-                    let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
-                    let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
-                    let host = shadow.host_map.walk(request.vm, gpa, request.write, &mut shadow.host_frames);
-                    let hpa = shadow.host_map.frame(host.leaf) + (gpa & ((1u64 << host.page_shift) - 1));
-                    let shift = found.page_shift.min(host.page_shift);
-                    shadow.shadow.map(request.space, request.va, shift, hpa >> shift << shift, &mut shadow.host_frames);
-                    self.counters.faulting_walks += u64::from(found.faulted);
-                    exit = Some(if found.faulted { ExitReason::PageTableUpdate } else { ExitReason::ShadowFill });
-                }
+                exit = shadow.fill_if_missing(request, &mut self.counters);
                 let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
                 let (references, cycles) = self.cost_levels(request, &found);
                 WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: None }
@@ -415,51 +365,6 @@ impl Walker {
                 memory.reference(addr, &mut counters.line_cache)
             },
         )
-    }
-
-    /// Native mode: what the walk that found `found` costs (page-walk
-    /// caches, memory references), counted.
-    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult) -> WalkOutcome {
-        self.counters.faulting_walks += u64::from(found.faulted);
-        let (references, cycles) = self.cost_levels(request, found);
-        self.count_walk(WalkOutcome {
-            page_shift: found.page_shift,
-            dirty: found.dirty,
-            references,
-            cycles,
-            promoted: found.promoted,
-        })
-    }
-
-    /// Native mode, for a simulator whose lanes share this walker's page
-    /// tables (they differ only in dirty bits, kept per lane): walks for the
-    /// lanes `lanes`; returns what it found, and the lanes in which it set
-    /// the dirty bit and in which the page is dirty after it. `None` in the
-    /// other modes.
-    pub fn walk_tables_for_lanes(&mut self, request: &WalkRequest, lanes: u64) -> Option<(WalkResult, u64, u64)> {
-        let Mmu::Native(native) = &mut self.mmu else { return None };
-        Some(native.tables.walk_lanes(request.space, request.va, request.write, lanes, &mut native.frames))
-    }
-
-    /// Native mode with shared tables: sets lane `lane`'s dirty bit of the
-    /// page a store found cached clean; returns whether it was clear.
-    pub fn mark_dirty_lane(&mut self, request: &WalkRequest, lane: usize) -> bool {
-        match &mut self.mmu {
-            Mmu::Native(native) => native.tables.mark_dirty_lane(request.space, request.va, lane),
-            _ => unreachable!("only native tables are shared between lanes"),
-        }
-    }
-
-    /// Native mode: keep dirty bits per lane for `lanes` lanes sharing these
-    /// tables; false in the other modes.
-    pub fn share_tables(&mut self, lanes: usize) -> bool {
-        match &mut self.mmu {
-            Mmu::Native(native) => {
-                native.tables.keep_lane_dirty_bits(lanes);
-                true
-            }
-            _ => false,
-        }
     }
 
     /// Counts a finished walk.
@@ -605,71 +510,11 @@ impl Walker {
     }
 }
 
-/// A guest-physical address translated through the host.
-struct HostTranslation {
-    hpa: u64,
-    shift: u32,
-    references: u32,
-    cycles: u32,
-    /// The host had to map the page first (an EPT/NPT violation).
-    faulted: bool,
-}
-
-impl Nested {
-    /// Translates a guest-physical address of `request`'s VM through the
-    /// nested TLB, or a walk of the host table.
-    fn host_translate(
-        &mut self,
-        request: &WalkRequest,
-        gpa: u64,
-        write: bool,
-        memory: &mut WalkMemory,
-        counters: &mut WalkCounters,
-    ) -> HostTranslation {
-        self.counters.host_translations += 1;
-        let mut cycles = 0;
-        if let Some(tlb) = &mut self.tlb {
-            cycles += self.tlb_latency;
-            // Counted as loads: the nested TLB serves the walker alone.
-            if let Some(hit) = tlb.lookup(request.vm_tag, gpa, 1) {
-                let (hpa, _) = self.host.tables.translate(request.vm, gpa).expect("cached, so mapped");
-                return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
-            }
-        }
-        self.counters.host_walks += 1;
-        let found = self.host.tables.walk(request.vm, gpa, write, &mut self.host.frames);
-        let host_counters = &mut self.counters;
-        // Host-table entries belong to the VM, not to an address space, and
-        // live in host-physical memory.
-        let host_request = WalkRequest { tag: request.vm_tag, physical_tag: 0, ..*request };
-        let (references, walk_cycles) = walk_levels(
-            &mut self.host_pwc,
-            &host_request,
-            gpa,
-            &self.host_shifts,
-            self.host_entry_bytes,
-            &found.entry_addrs[..found.levels],
-            |level, addr| {
-                host_counters.host_references += 1;
-                host_counters.host_references_by_level[level] += 1;
-                memory.reference(addr, &mut counters.line_cache)
-            },
-        );
-        cycles += walk_cycles;
-        if let Some(tlb) = &mut self.tlb {
-            tlb.count_miss(1, found.page_shift);
-            tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
-        }
-        let hpa = self.host.tables.frame(found.leaf) + (gpa & ((1u64 << found.page_shift) - 1));
-        HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
-    }
-}
-
 /// Reads one table's entries for `va`, root first to `entry_addrs`' last
 /// (the leaf), skipping what the page-walk cache lets it skip; `read`
 /// performs one reference and returns its cycles. Returns the references
 /// and cycles.
-fn walk_levels(
+pub(super) fn walk_levels(
     pwc: &mut PageWalkCache,
     request: &WalkRequest,
     va: u64,

@@ -1,0 +1,131 @@
+//! Nested paging: a two-dimensional walk. Every guest table entry sits at
+//! a guest-physical address that must itself be translated through the
+//! host table (or found in the nested TLB) before it can be read, and so
+//! must the final guest-physical address: (g+1)(h+1)-1 references with no
+//! caches. The translation is cached at the smaller of the guest and host
+//! page sizes.
+
+use super::{walk_levels, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
+use crate::pwc::{PageWalkCache, WalkMemory};
+use crate::tlb::Tlb;
+
+#[derive(Debug, Clone)]
+pub(super) struct Nested {
+    /// One per VM: guest-physical memory starts afresh in each.
+    pub guests: Vec<Tables>,
+    /// The host table, one address space per VM.
+    pub host: Tables,
+    pub host_pwc: PageWalkCache,
+    pub host_shifts: Vec<u32>,
+    pub host_entry_bytes: u32,
+    pub tlb: Option<Tlb>,
+    pub tlb_latency: u32,
+    pub counters: NestedCounters,
+}
+
+/// A guest-physical address translated through the host.
+struct HostTranslation {
+    hpa: u64,
+    shift: u32,
+    references: u32,
+    cycles: u32,
+    /// The host had to map the page first (an EPT/NPT violation).
+    faulted: bool,
+}
+
+impl Nested {
+    /// A two-dimensional walk for `request`: the guest table's entries,
+    /// each found through the host first, then the data's guest-physical
+    /// address. Returns the outcome and the EPT/NPT violations (host faults)
+    /// it took.
+    pub(super) fn walk(&mut self, request: &WalkRequest, shared: &mut Shared<'_>) -> (WalkOutcome, u64) {
+        let mut host_faults = 0u64;
+        let guest = &mut self.guests[request.vm];
+        let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+        let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
+        shared.counters.accessed_bits_set += u64::from(found.set_accessed);
+        shared.counters.dirty_bits_set += u64::from(found.set_dirty);
+        shared.counters.faulting_walks += u64::from(found.faulted);
+        let memory = &mut *shared.memory;
+        let counters = &mut *shared.counters;
+        let mut host_references = 0;
+        let (guest_references, mut cycles) = walk_levels(
+            shared.pwc,
+            request,
+            request.va,
+            shared.shifts,
+            shared.entry_bytes,
+            &found.entry_addrs[..found.levels],
+            |level, gpa| {
+                // The guest entry's address is guest-physical: find it in
+                // the host first, then read it.
+                let host = self.host_translate(request, gpa, false, memory, counters);
+                host_references += host.references;
+                host_faults += u64::from(host.faulted);
+                counters.references_by_level[level] += 1;
+                self.counters.guest_references += 1;
+                host.cycles + memory.reference(host.hpa, &mut counters.line_cache)
+            },
+        );
+        let host = self.host_translate(request, gpa, request.write, memory, counters);
+        host_references += host.references;
+        host_faults += u64::from(host.faulted);
+        cycles += host.cycles;
+        let outcome = WalkOutcome {
+            page_shift: found.page_shift.min(host.shift),
+            dirty: found.dirty,
+            references: guest_references + host_references,
+            cycles,
+            promoted: None,
+        };
+        (outcome, host_faults)
+    }
+
+    /// Translates a guest-physical address of `request`'s VM through the
+    /// nested TLB, or a walk of the host table.
+    fn host_translate(
+        &mut self,
+        request: &WalkRequest,
+        gpa: u64,
+        write: bool,
+        memory: &mut WalkMemory,
+        counters: &mut WalkCounters,
+    ) -> HostTranslation {
+        self.counters.host_translations += 1;
+        let mut cycles = 0;
+        if let Some(tlb) = &mut self.tlb {
+            cycles += self.tlb_latency;
+            // Counted as loads: the nested TLB serves the walker alone.
+            if let Some(hit) = tlb.lookup(request.vm_tag, gpa, 1) {
+                let (hpa, _) = self.host.tables.translate(request.vm, gpa).expect("cached, so mapped");
+                return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
+            }
+        }
+        self.counters.host_walks += 1;
+        let found = self.host.tables.walk(request.vm, gpa, write, &mut self.host.frames);
+        let host_counters = &mut self.counters;
+        // Host-table entries belong to the VM, not to an address space, and
+        // live in host-physical memory.
+        let host_request = WalkRequest { tag: request.vm_tag, physical_tag: 0, ..*request };
+        let (references, walk_cycles) = walk_levels(
+            &mut self.host_pwc,
+            &host_request,
+            gpa,
+            &self.host_shifts,
+            self.host_entry_bytes,
+            &found.entry_addrs[..found.levels],
+            |level, addr| {
+                host_counters.host_references += 1;
+                host_counters.host_references_by_level[level] += 1;
+                memory.reference(addr, &mut counters.line_cache)
+            },
+        );
+        cycles += walk_cycles;
+        if let Some(tlb) = &mut self.tlb {
+            tlb.count_miss(1, found.page_shift);
+            tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
+        }
+        let hpa = self.host.tables.frame(found.leaf) + (gpa & ((1u64 << found.page_shift) - 1));
+        HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
+    }
+}

@@ -1,0 +1,42 @@
+//! Shadow paging: the hardware walks the hypervisor's shadow table
+//! (guest-virtual to host-physical) at native cost. A shadow entry that is
+//! missing is filled by the hypervisor behind a VM exit: a guest page-table
+//! update when the guest itself had to fault the page in, a hidden fault
+//! when the guest had it mapped (its page larger than the shadow's).
+
+use super::{ExitReason, Tables, WalkCounters, WalkRequest};
+use crate::frames::FrameAllocator;
+use crate::pagetable::PageTables;
+
+#[derive(Debug, Clone)]
+pub(super) struct Shadow {
+    pub guests: Vec<Tables>,
+    /// The hypervisor's guest-physical to host-physical map (one space per
+    /// VM; software, never walked by the hardware).
+    pub host_map: PageTables,
+    /// One shadow table per guest address space, in host memory.
+    pub shadow: PageTables,
+    pub host_frames: FrameAllocator,
+}
+
+impl Shadow {
+    /// Fills the shadow entry of `request`'s page if the hardware would
+    /// find none; returns the VM exit that took.
+    pub(super) fn fill_if_missing(&mut self, request: &WalkRequest, counters: &mut WalkCounters) -> Option<ExitReason> {
+        if self.shadow.translate(request.space, request.va).is_some() {
+            return None;
+        }
+        // The hypervisor looks at the guest's tables (faulting the page in
+        // there if the guest never mapped it, a trapped page-table write)
+        // and at its own map of guest memory, and fills the entry.
+        let guest = &mut self.guests[request.vm];
+        let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+        let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
+        let host = self.host_map.walk(request.vm, gpa, request.write, &mut self.host_frames);
+        let hpa = self.host_map.frame(host.leaf) + (gpa & ((1u64 << host.page_shift) - 1));
+        let shift = found.page_shift.min(host.page_shift);
+        self.shadow.map(request.space, request.va, shift, hpa >> shift << shift, &mut self.host_frames);
+        counters.faulting_walks += u64::from(found.faulted);
+        Some(if found.faulted { ExitReason::PageTableUpdate } else { ExitReason::ShadowFill })
+    }
+}
