@@ -1,0 +1,286 @@
+//! `[page_table]`, `[pages]` and `[memory]`: the table format, the page-size
+//! policy and physical memory, and their resolution.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// A radix page table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageTableConfig {
+    /// A named layout that sets the fields below: `x86-64-4level` (the
+    /// default), `x86-64-5level`, `x86-32` (two levels, 4 MiB pages), `flat`
+    /// (one level of 2^20 4-byte entries), or `custom` (give them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Index bits of each level, root first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_bits: Option<Vec<u32>>,
+    /// Page-offset bits of the smallest page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_bits: Option<u32>,
+    /// Bytes per table entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_bytes: Option<u32>,
+    /// Page sizes the table maps: the smallest page and any large pages the
+    /// levels above allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_sizes: Option<Vec<ByteSize>>,
+}
+
+/// A named page-table layout: (index bits root first, offset bits, entry
+/// bytes, page sizes).
+pub(super) fn table_format(name: &str) -> Option<(Vec<u32>, u32, u32, Vec<u64>)> {
+    Some(match name {
+        "x86-64-4level" | "aarch64-4k" => (vec![9; 4], 12, 8, vec![4 * KIB, 2 * MIB, GIB]),
+        "x86-64-5level" => (vec![9; 5], 12, 8, vec![4 * KIB, 2 * MIB, GIB]),
+        "x86-32" => (vec![10, 10], 12, 4, vec![4 * KIB, 4 * MIB]),
+        "flat" => (vec![20], 12, 4, vec![4 * KIB]),
+        _ => return None,
+    })
+}
+
+pub(super) const TABLE_FORMATS: &str = "x86-64-4level, x86-64-5level, x86-32, flat, aarch64-4k or custom";
+
+/// Page-size policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesConfig {
+    /// `fixed` (one size for everything), `ranges` (sizes by address
+    /// range) or `thp` (a region is mapped with one large page once enough
+    /// of it is touched) [default: fixed].
+    #[serde(default)]
+    pub policy: PagePolicyKind,
+    /// `fixed`: the size; `ranges`: the size outside every range
+    /// [default: the table's smallest page].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<ByteSize>,
+    /// `ranges`: address ranges and their page size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<PageRange>,
+    /// `thp`: the large page size [default: 2MiB, or the table's second
+    /// smallest page].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large: Option<ByteSize>,
+    /// `thp`: how many small pages of an aligned large region must be
+    /// touched before the region is mapped as one large page; 1 maps it at
+    /// the first touch [default: 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_after: Option<u32>,
+}
+
+impl Default for PagesConfig {
+    fn default() -> PagesConfig {
+        PagesConfig { policy: PagePolicyKind::Fixed, size: None, ranges: Vec::new(), large: None, promote_after: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PagePolicyKind {
+    #[default]
+    Fixed,
+    Ranges,
+    Thp,
+}
+
+/// Virtual addresses `start..end` backed by pages of `size` (where a whole,
+/// aligned page fits inside the range; smaller pages elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageRange {
+    pub start: u64,
+    pub end: u64,
+    pub size: ByteSize,
+}
+
+/// Physical memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Physical memory that frames are drawn from; a run that needs more
+    /// continues in a further block of the same size [default: 16GiB].
+    #[serde(default = "default_memory_size")]
+    pub size: ByteSize,
+    /// `sequential` (frames in address order) or `shuffled` (a seeded random
+    /// order, as on a long-running, fragmented machine) [default: sequential].
+    #[serde(default)]
+    pub allocator: Allocator,
+}
+
+pub(super) fn default_memory_size() -> ByteSize {
+    ByteSize(16 * GIB)
+}
+
+impl Default for MemoryConfig {
+    fn default() -> MemoryConfig {
+        MemoryConfig { size: default_memory_size(), allocator: Allocator::default() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allocator {
+    #[default]
+    Sequential,
+    Shuffled,
+}
+
+/// The page-table geometry a resolved config describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableShape {
+    pub index_bits: Vec<u32>,
+    pub offset_bits: u32,
+    pub entry_bytes: u32,
+    /// Mappable page sizes as shifts, ascending.
+    pub page_shifts: Vec<u32>,
+}
+
+impl TableShape {
+    /// Bits of virtual address the table translates.
+    pub fn va_bits(&self) -> u32 {
+        self.offset_bits + self.index_bits.iter().sum::<u32>()
+    }
+
+    /// The page shift a leaf at `level` (0 = root) maps.
+    pub fn leaf_shift(&self, level: usize) -> u32 {
+        self.offset_bits + self.index_bits[level + 1..].iter().sum::<u32>()
+    }
+}
+
+pub(super) fn resolve_table(table: &mut PageTableConfig) -> Result<TableShape, ConfigError> {
+    let format = table.format.clone().unwrap_or_else(|| "x86-64-4level".into());
+    if format != "custom" {
+        let Some((bits, offset, entry, sizes)) = table_format(&format) else {
+            return Err(ConfigError::at(
+                "page_table.format",
+                format!("unknown format {format:?}; expected {TABLE_FORMATS}"),
+            ));
+        };
+        table.index_bits.get_or_insert(bits);
+        table.offset_bits.get_or_insert(offset);
+        table.entry_bytes.get_or_insert(entry);
+        table.page_sizes.get_or_insert_with(|| sizes.into_iter().map(ByteSize).collect());
+    }
+    table.format = Some(format);
+    let missing = |field: &str| {
+        ConfigError::at(
+            format!("page_table.{field}"),
+            "a custom page table must give index_bits, offset_bits, entry_bytes and page_sizes",
+        )
+    };
+    let index_bits = table.index_bits.clone().ok_or_else(|| missing("index_bits"))?;
+    let offset_bits = table.offset_bits.ok_or_else(|| missing("offset_bits"))?;
+    let entry_bytes = table.entry_bytes.ok_or_else(|| missing("entry_bytes"))?;
+    if index_bits.is_empty() || index_bits.contains(&0) || index_bits.iter().any(|&b| b > 30) {
+        return Err(ConfigError::at("page_table.index_bits", "needs at least one level, each of 1 to 30 bits"));
+    }
+    if index_bits.len() > crate::pagetable::MAX_LEVELS {
+        return Err(ConfigError::at(
+            "page_table.index_bits",
+            format!("{} levels; a table has at most {}", index_bits.len(), crate::pagetable::MAX_LEVELS),
+        ));
+    }
+    if !(10..=30).contains(&offset_bits) {
+        return Err(ConfigError::at("page_table.offset_bits", "must be 10 to 30"));
+    }
+    if offset_bits + index_bits.iter().sum::<u32>() > 64 {
+        return Err(ConfigError::at("page_table.index_bits", "the levels and offset cover more than 64 bits"));
+    }
+    if !entry_bytes.is_power_of_two() || entry_bytes > 64 {
+        return Err(ConfigError::at("page_table.entry_bytes", "must be a power of two up to 64"));
+    }
+    let shape = TableShape { index_bits, offset_bits, entry_bytes, page_shifts: Vec::new() };
+    let mappable: Vec<u32> = (0..shape.index_bits.len()).rev().map(|level| shape.leaf_shift(level)).collect();
+    let mut sizes = table.page_sizes.clone().ok_or_else(|| missing("page_sizes"))?;
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut shifts = Vec::new();
+    for size in &sizes {
+        match size.shift().filter(|s| mappable.contains(s)) {
+            Some(shift) => shifts.push(shift),
+            None => {
+                let can: Vec<String> = mappable.iter().map(|&s| ByteSize(1 << s).to_string()).collect();
+                return Err(ConfigError::at(
+                    "page_table.page_sizes",
+                    format!("this table cannot map {size} pages; its levels give {}", can.join(", ")),
+                ));
+            }
+        }
+    }
+    if shifts.first() != Some(&offset_bits) {
+        return Err(ConfigError::at(
+            "page_table.page_sizes",
+            format!("must include the smallest page, {}", ByteSize(1 << offset_bits)),
+        ));
+    }
+    table.page_sizes = Some(sizes);
+    Ok(TableShape { page_shifts: shifts, ..shape })
+}
+
+pub(super) fn require_mappable(key: &str, size: ByteSize, sizes: &[ByteSize]) -> Result<(), ConfigError> {
+    if sizes.contains(&size) {
+        return Ok(());
+    }
+    let can: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+    Err(ConfigError::at(key, format!("the page table cannot map {size} pages; it maps {}", can.join(", "))))
+}
+
+pub(super) fn resolve_pages(pages: &mut PagesConfig, sizes: &[ByteSize]) -> Result<(), ConfigError> {
+    let base = sizes[0];
+    match pages.policy {
+        PagePolicyKind::Fixed | PagePolicyKind::Ranges => {
+            let size = *pages.size.get_or_insert(base);
+            require_mappable("pages.size", size, sizes)?;
+            if pages.policy == PagePolicyKind::Fixed && !pages.ranges.is_empty() {
+                return Err(ConfigError::at("pages.ranges", "only the ranges policy takes ranges"));
+            }
+            for (i, range) in pages.ranges.iter().enumerate() {
+                require_mappable(&format!("pages.ranges[{i}].size"), range.size, sizes)?;
+                if range.start >= range.end {
+                    return Err(ConfigError::at(format!("pages.ranges[{i}]"), "start must be below end"));
+                }
+            }
+            if pages.large.is_some() || pages.promote_after.is_some() {
+                return Err(ConfigError::at("pages", "large and promote_after belong to the thp policy"));
+            }
+        }
+        PagePolicyKind::Thp => {
+            let default_large = sizes.iter().copied().find(|s| s.0 == 2 * MIB).or_else(|| sizes.get(1).copied());
+            let large = match pages.large.or(default_large) {
+                Some(large) => large,
+                None => {
+                    return Err(ConfigError::at("pages.large", "the page table maps no page larger than its smallest"))
+                }
+            };
+            require_mappable("pages.large", large, sizes)?;
+            if large == base {
+                return Err(ConfigError::at("pages.large", "must be larger than the smallest page"));
+            }
+            pages.large = Some(large);
+            let promote_after = *pages.promote_after.get_or_insert(1);
+            let small_per_large = large.0 / base.0;
+            if promote_after == 0 || u64::from(promote_after) > small_per_large {
+                return Err(ConfigError::at(
+                    "pages.promote_after",
+                    format!("must be 1 to {small_per_large} (small pages per large page)"),
+                ));
+            }
+            if pages.size.is_some() || !pages.ranges.is_empty() {
+                return Err(ConfigError::at("pages", "size and ranges belong to the fixed and ranges policies"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn resolve_memory(memory: &MemoryConfig, shape: &TableShape) -> Result<(), ConfigError> {
+    let largest = crate::frames::largest_block(shape);
+    if memory.size.0 == 0 || memory.size.0 % largest != 0 {
+        return Err(ConfigError::at(
+            "memory.size",
+            format!("must be a non-zero multiple of {}, the largest block the page table allocates", ByteSize(largest)),
+        ));
+    }
+    Ok(())
+}
