@@ -5,6 +5,7 @@
 use mmusim_trace::Kind;
 use mmusim_translate::config::{PwcKind, WalkMemory};
 use mmusim_translate::histogram::Distribution;
+use mmusim_translate::per_kind::PerKind;
 use mmusim_translate::sim::SimReport;
 use mmusim_translate::{ByteSize, Config};
 use serde::ser::{SerializeMap, Serializer};
@@ -41,8 +42,8 @@ pub fn per_kilo(events: u64, instructions: u64) -> Option<f64> {
     ratio(events * 1000, instructions)
 }
 
-fn by_kind<T>(values: [T; 4]) -> Ordered<T> {
-    Ordered(Kind::ALL.iter().zip(values).map(|(kind, v)| (kind.name().to_owned(), v)).collect())
+fn by_kind<T>(values: PerKind<T>) -> Ordered<T> {
+    Ordered(Kind::ALL.iter().zip(values.0).map(|(kind, v)| (kind.name().to_owned(), v)).collect())
 }
 
 /// Lookups, hits and misses.
@@ -279,11 +280,11 @@ impl Metrics {
                     misses: lookups - hits,
                     miss_rate: ratio(lookups - hits, lookups),
                     mpki: per_kilo(lookups - hits, instructions),
-                    by_kind: by_kind(std::array::from_fn(|k| Counts {
-                        lookups: c.lookups[k],
-                        hits: c.hits(k),
-                        misses: c.misses[k],
-                    })),
+                    by_kind: by_kind(PerKind(Kind::ALL.map(|kind| Counts {
+                        lookups: c.lookups[kind],
+                        hits: c.hits(kind),
+                        misses: c.misses[kind],
+                    }))),
                     hits_by_page_size: per_size(&c.hits_by_size),
                     misses_by_page_size: per_size(&c.misses_by_size),
                     fills: c.fills,
@@ -388,7 +389,7 @@ impl Metrics {
             references: report.references(),
             instructions,
             references_by_kind: by_kind(report.run.references),
-            page_lookups: report.page_lookups().iter().sum(),
+            page_lookups: report.page_lookups().total(),
             page_crossing_references: report.run.page_crossing_references,
             tlbs,
             walks,

@@ -14,6 +14,7 @@ pub mod frames;
 pub mod histogram;
 pub mod lanes;
 pub mod pagetable;
+pub mod per_kind;
 pub mod pwc;
 pub(crate) mod replacement;
 pub mod rng;

@@ -23,6 +23,7 @@ use crate::config::{Config, ConfigError, Mode};
 use crate::context::{AddressSpaces, Current, SwitchKind};
 use crate::histogram::Distribution;
 use crate::pagetable::LevelMemory;
+use crate::per_kind::PerKind;
 use crate::pwc::PwcCounters;
 use crate::stack::StackArray;
 use crate::tlb::{key as key_of, Tlb, TlbCounters};
@@ -56,14 +57,14 @@ impl std::error::Error for AddressOutOfRange {}
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RunCounters {
     /// References by kind (fetch, load, store, modify).
-    pub references: [u64; 4],
+    pub references: PerKind<u64>,
     /// Page lookups beyond a reference's first, by kind: the extra pages of
     /// page-crossing references.
-    pub extra_page_lookups: [u64; 4],
+    pub extra_page_lookups: PerKind<u64>,
     /// References that touched more than one page.
     pub page_crossing_references: u64,
     /// Walks by the kind of the reference that caused them.
-    pub walks: [u64; 4],
+    pub walks: PerKind<u64>,
     /// Estimated translation overhead: every TLB lookup costs its TLB's
     /// latency, every walk its cycles, every VM exit its cycles (filled in
     /// by `report`).
@@ -138,7 +139,7 @@ struct Lane {
     config: Config,
     walker: Walker,
     /// Walks by the kind of the reference that caused them.
-    walks: [u64; 4],
+    walks: PerKind<u64>,
     dirty_assists: u64,
     dirty_bits_set_by_assists: u64,
     /// Entries of the swept array dropped by THP promotions.
@@ -155,7 +156,7 @@ impl Lane {
         Lane {
             walker: Walker::new(&config),
             config,
-            walks: [0; 4],
+            walks: PerKind::default(),
             dirty_assists: 0,
             dirty_bits_set_by_assists: 0,
             promotion_invalidations: 0,
@@ -333,7 +334,7 @@ impl Simulator {
         let max_va = self.max_va;
         // Fetches before the one at which the next timer exit happens: that
         // one must go through `access`.
-        let fetches_before = self.counters.references[Kind::Fetch as usize];
+        let fetches_before = self.counters.references[Kind::Fetch];
         let fetch_limit = self.next_timer.saturating_sub(1).saturating_sub(fetches_before);
         let (mut fetches, mut loads, mut stores, mut modifies) = (0u64, 0u64, 0u64, 0u64);
         // The last page of each path found a hit, in registers: within the
@@ -378,13 +379,13 @@ impl Simulator {
             }
             done += 1;
         }
-        let counts = [fetches, loads, stores, modifies];
-        for (kind, &n) in counts.iter().enumerate() {
+        let counts = PerKind([fetches, loads, stores, modifies]);
+        for (kind, n) in counts.iter() {
             self.counters.references[kind] += n;
         }
-        self.tlbs[fetch_tlb].count_guessed_hits(Kind::Fetch as usize, fetches);
+        self.tlbs[fetch_tlb].count_guessed_hits(Kind::Fetch, fetches);
         for kind in [Kind::Load, Kind::Store, Kind::Modify] {
-            self.tlbs[data_tlb].count_guessed_hits(kind as usize, counts[kind as usize]);
+            self.tlbs[data_tlb].count_guessed_hits(kind, counts[kind]);
         }
         done
     }
@@ -395,12 +396,12 @@ impl Simulator {
         if last > self.max_va {
             return Err(access.addr);
         }
-        let kind = access.kind as usize;
+        let kind = access.kind;
         self.counters.references[kind] += 1;
         if self.current.key != Some((access.vm, access.context)) {
             self.switch_to(access.vm, access.context);
         }
-        if self.counters.references[Kind::Fetch as usize] == self.next_timer && access.kind == Kind::Fetch {
+        if self.counters.references[Kind::Fetch] == self.next_timer && access.kind == Kind::Fetch {
             self.timer_exit();
         }
         let write = access.kind.writes();
@@ -513,7 +514,7 @@ impl Simulator {
     /// inline; everything else is out of line so the hot loop keeps its
     /// values in registers.
     #[inline(always)]
-    fn translate(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+    fn translate(&mut self, va: u64, kind: Kind, write: bool, instruction: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
         if let Some(tlb) = self.tlbs.get_mut(first) {
             if let Some(shift) = tlb.fast_hit(self.current.tag.0, va, kind, write) {
@@ -538,7 +539,7 @@ impl Simulator {
     }
 
     #[inline(never)]
-    fn translate_slow(&mut self, va: u64, kind: usize, write: bool, instruction: bool) -> u32 {
+    fn translate_slow(&mut self, va: u64, kind: Kind, write: bool, instruction: bool) -> u32 {
         self.left_fast_path = true;
         let request = self.request(va, write);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
@@ -584,7 +585,7 @@ impl Simulator {
     /// The rest of a lookup that missed every shared array down to the
     /// swept TLB (at `depth` of the path): its main array hits in some
     /// lanes, and the others walk.
-    fn translate_swept(&mut self, depth: usize, va: u64, kind: usize, request: &WalkRequest, instruction: bool) -> u32 {
+    fn translate_swept(&mut self, depth: usize, va: u64, kind: Kind, request: &WalkRequest, instruction: bool) -> u32 {
         let tag = request.tag;
         let swept = self.swept.as_ref().expect("a swept array");
         let found = swept.shifts.iter().find_map(|&(shift, size_index)| {
@@ -655,7 +656,7 @@ impl Simulator {
     /// bits) and the lanes whose walk found the page dirty. A THP promotion
     /// (a fault, so a walk in every lane at once) drops the stale cached
     /// translations everywhere.
-    fn walk_lanes(&mut self, lanes: u64, kind: usize, request: &WalkRequest) -> (u32, u64) {
+    fn walk_lanes(&mut self, lanes: u64, kind: Kind, request: &WalkRequest) -> (u32, u64) {
         let mut shift = None;
         let mut dirty = 0;
         let mut promoted = None;
@@ -849,15 +850,15 @@ pub struct SimReport {
 
 impl SimReport {
     pub fn instructions(&self) -> u64 {
-        self.run.references[Kind::Fetch as usize]
+        self.run.references[Kind::Fetch]
     }
 
     pub fn references(&self) -> u64 {
-        self.run.references.iter().sum()
+        self.run.references.total()
     }
 
     /// Page lookups by kind: one per page a reference touches.
-    pub fn page_lookups(&self) -> [u64; 4] {
-        std::array::from_fn(|k| self.run.references[k] + self.run.extra_page_lookups[k])
+    pub fn page_lookups(&self) -> PerKind<u64> {
+        PerKind(std::array::from_fn(|k| self.run.references.0[k] + self.run.extra_page_lookups.0[k]))
     }
 }

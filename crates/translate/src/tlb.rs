@@ -12,10 +12,8 @@ use serde::Serialize;
 use crate::cache::{MruView, SetAssoc};
 use crate::config::{Config, Serves, TlbConfig};
 use crate::pagetable::MAX_LEVELS;
-
-/// Index of a reference kind in per-kind counters: fetch, load, store,
-/// modify (the trace's `Kind` discriminants).
-pub type KindIndex = usize;
+use crate::per_kind::PerKind;
+use mmusim_trace::Kind;
 
 /// A translation as a TLB holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,8 +69,8 @@ struct Guess {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TlbCounters {
     /// Lookups per reference kind (fetch, load, store, modify).
-    pub lookups: [u64; 4],
-    pub misses: [u64; 4],
+    pub lookups: PerKind<u64>,
+    pub misses: PerKind<u64>,
     /// Hits by the page size (index into the table's page sizes) of the
     /// translation found.
     pub hits_by_size: [u64; MAX_LEVELS],
@@ -88,11 +86,11 @@ pub struct TlbCounters {
 
 impl TlbCounters {
     pub fn total_lookups(&self) -> u64 {
-        self.lookups.iter().sum()
+        self.lookups.total()
     }
 
     pub fn total_misses(&self) -> u64 {
-        self.misses.iter().sum()
+        self.misses.total()
     }
 
     pub fn total_hits(&self) -> u64 {
@@ -100,7 +98,7 @@ impl TlbCounters {
     }
 
     /// Hits of reference kind `kind`.
-    pub fn hits(&self, kind: usize) -> u64 {
+    pub fn hits(&self, kind: Kind) -> u64 {
         self.lookups[kind] - self.misses[kind]
     }
 }
@@ -124,7 +122,7 @@ pub struct Tlb {
     holder: [Option<(usize, usize, usize)>; 64],
     /// Hits by page size and reference kind: one counter per hit, from
     /// which `counters()` derives lookups and hits by size.
-    hits: [[u64; 4]; MAX_LEVELS],
+    hits: [PerKind<u64>; MAX_LEVELS],
     /// Counters but lookups and hits by size: read them through
     /// `counters()`.
     counters: TlbCounters,
@@ -184,7 +182,7 @@ impl Tlb {
             last_hit: (0, 0),
             all_lanes: 1,
             sizes: crate::size::PageSizes::new(size_shifts),
-            hits: [[0; 4]; MAX_LEVELS],
+            hits: [PerKind::default(); MAX_LEVELS],
             counters: TlbCounters::default(),
         }
     }
@@ -209,7 +207,7 @@ impl Tlb {
             last_hit: (0, 0),
             all_lanes: 1,
             sizes: crate::size::PageSizes::new(host.page_shifts.clone()),
-            hits: [[0; 4]; MAX_LEVELS],
+            hits: [PerKind::default(); MAX_LEVELS],
             counters: TlbCounters::default(),
         }
     }
@@ -225,7 +223,7 @@ impl Tlb {
     /// a translation cached clean (it needs a dirty-bit assist), is left to
     /// `lookup`.
     #[inline(always)]
-    pub fn fast_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
+    pub fn fast_hit(&mut self, space: u32, va: u64, kind: Kind, write: bool) -> Option<u32> {
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         if !array.store.mru_hits_are_noops() {
@@ -245,7 +243,7 @@ impl Tlb {
     /// A hit in the slot the guessed size's page was last seen in (see
     /// `fast_hit`), counted and its use recorded.
     #[inline]
-    pub fn hinted_hit(&mut self, space: u32, va: u64, kind: KindIndex, write: bool) -> Option<u32> {
+    pub fn hinted_hit(&mut self, space: u32, va: u64, kind: Kind, write: bool) -> Option<u32> {
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         let page = va >> guess.shift;
@@ -271,14 +269,14 @@ impl Tlb {
     /// Counts `hits` more hits, by references of `kind`, at the guessed
     /// size: what `fast_hit` counts for each, in one go.
     #[inline(always)]
-    pub fn count_guessed_hits(&mut self, kind: KindIndex, hits: u64) {
+    pub fn count_guessed_hits(&mut self, kind: Kind, hits: u64) {
         self.hits[self.guess.size_index][kind] += hits;
     }
 
     /// Looks `va` up for address space `space`, counting a hit (a miss is
     /// counted by `count_miss` once resolved).
     #[inline(never)]
-    pub fn lookup(&mut self, space: u32, va: u64, kind: KindIndex) -> Option<Hit> {
+    pub fn lookup(&mut self, space: u32, va: u64, kind: Kind) -> Option<Hit> {
         for array_index in 0..self.arrays.len() {
             let array = &mut self.arrays[array_index];
             if array.held.iter().all(|&n| n == 0) {
@@ -321,7 +319,7 @@ impl Tlb {
 
     /// Counts a miss of this TLB, by a reference of `kind`, as resolved to a
     /// page of `shift`.
-    pub fn count_miss(&mut self, kind: KindIndex, shift: u32) {
+    pub fn count_miss(&mut self, kind: Kind, shift: u32) {
         let index = self.size_index(shift);
         self.counters.misses[kind] += 1;
         self.counters.misses_by_size[index] += 1;
@@ -390,12 +388,12 @@ impl Tlb {
     pub fn counters(&self) -> TlbCounters {
         let mut counters = self.counters.clone();
         for (size, by_kind) in self.hits.iter().enumerate() {
-            for (kind, &hits) in by_kind.iter().enumerate() {
+            for (kind, hits) in by_kind.iter() {
                 counters.lookups[kind] += hits;
                 counters.hits_by_size[size] += hits;
             }
         }
-        for (kind, &misses) in self.counters.misses.iter().enumerate() {
+        for (kind, misses) in self.counters.misses.iter() {
             counters.lookups[kind] += misses;
         }
         counters

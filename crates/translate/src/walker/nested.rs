@@ -8,6 +8,7 @@
 use super::{walk_levels, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
 use crate::pwc::{PageWalkCache, WalkMemory};
 use crate::tlb::Tlb;
+use mmusim_trace::Kind;
 
 #[derive(Debug, Clone)]
 pub(super) struct Nested {
@@ -96,7 +97,7 @@ impl Nested {
         if let Some(tlb) = &mut self.tlb {
             cycles += self.tlb_latency;
             // Counted as loads: the nested TLB serves the walker alone.
-            if let Some(hit) = tlb.lookup(request.vm_tag, gpa, 1) {
+            if let Some(hit) = tlb.lookup(request.vm_tag, gpa, Kind::Load) {
                 let (hpa, _) = self.host.tables.translate(request.vm, gpa).expect("cached, so mapped");
                 return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
             }
@@ -122,7 +123,7 @@ impl Nested {
         );
         cycles += walk_cycles;
         if let Some(tlb) = &mut self.tlb {
-            tlb.count_miss(1, found.page_shift);
+            tlb.count_miss(Kind::Load, found.page_shift);
             tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
         }
         let hpa = self.host.tables.frame(found.leaf) + (gpa & ((1u64 << found.page_shift) - 1));

@@ -91,10 +91,10 @@ proptest! {
         // L2 sees exactly the L1 misses, and only its misses walk.
         prop_assert_eq!(report.tlbs[2].counters.total_lookups(), misses(&report, "l1d") + misses(&report, "l1i"));
         prop_assert_eq!(report.walks.walks, misses(&report, "l2"));
-        prop_assert_eq!(report.run.walks.iter().sum::<u64>(), report.walks.walks);
+        prop_assert_eq!(report.run.walks.total(), report.walks.walks);
         // Every page lookup starts at an L1.
         prop_assert_eq!(
-            report.page_lookups().iter().sum::<u64>(),
+            report.page_lookups().total(),
             report.tlbs[0].counters.total_lookups() + report.tlbs[1].counters.total_lookups()
         );
         prop_assert_eq!(report.references(), trace.len() as u64);

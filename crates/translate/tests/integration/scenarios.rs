@@ -156,13 +156,13 @@ fn page_crossing_references_look_up_both_pages_lower_first() {
     let mut sim = machine("[tlb.l1d]\nlevel = 1\nserves = \"data\"\nentries = 8\n");
     // 8 bytes at 0xffc cross into page 1; then a load in page 1 hits.
     let report = run(&mut sim, &[Access::new(Kind::Load, 0xffc, 8), load(0x1008)]);
-    assert_eq!(report.page_lookups()[Kind::Load as usize], 3);
+    assert_eq!(report.page_lookups()[Kind::Load], 3);
     assert_eq!(report.run.page_crossing_references, 1);
     assert_eq!(lookups_hits(&report, "l1d"), (3, 1));
     // The same bytes inside one 2 MiB page are one lookup.
     let mut sim = machine("[pages]\nsize = \"2MiB\"\n[tlb.l1d]\nlevel = 1\nserves = \"data\"\nentries = 8\n");
     let report = run(&mut sim, &[Access::new(Kind::Load, 0xffc, 8)]);
-    assert_eq!((report.page_lookups()[Kind::Load as usize], report.run.page_crossing_references), (1, 0));
+    assert_eq!((report.page_lookups()[Kind::Load], report.run.page_crossing_references), (1, 0));
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn fetches_and_data_take_their_own_paths() {
     assert_eq!(lookups_hits(&report, "l1d"), (1, 0));
     assert_eq!(lookups_hits(&report, "l2"), (2, 1));
     assert_eq!(report.walks.walks, 1);
-    assert_eq!(report.run.walks[Kind::Fetch as usize], 1);
+    assert_eq!(report.run.walks[Kind::Fetch], 1);
     assert_eq!(report.instructions(), 1);
 }
 
