@@ -1,17 +1,6 @@
 //! Small helpers for human-readable tables.
 
-/// `n` with thousands separators: 1234567 -> "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use mmusim_translate::size::thousands;
 
 /// A byte count in the largest binary unit that keeps it at least 1.
 pub fn bytes(n: u64) -> String {

@@ -14,7 +14,7 @@
 //! node per level, histograms), which stay bounded by the trace's footprint.
 
 use crate::config::{Config, ConfigError, Mode, PwcKind, TableShape};
-use crate::size::ByteSize;
+use crate::size::{thousands, ByteSize};
 
 /// Simulator memory one configuration may need: a quarter of this 24 GiB
 /// machine, so that a sweep can run one simulator per core beside the
@@ -154,29 +154,9 @@ fn round_up(bytes: u64) -> u64 {
     bytes.div_ceil(unit).saturating_mul(unit)
 }
 
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(4_000_000_000), "4,000,000,000");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-    }
 
     #[test]
     fn sizes_round_up_to_their_unit() {

@@ -414,6 +414,12 @@ impl PageTables {
         false
     }
 
+    /// Whether `space` maps `va`. Reads only flags and the upper levels'
+    /// pointers: no frame, no fault, no accessed bit.
+    pub fn is_mapped(&self, space: usize, va: u64) -> bool {
+        self.mapped_leaf(space, va).is_some()
+    }
+
     /// What `space` maps `va` to, if anything: the physical address and
     /// the page shift. No fault, no accessed bit: a lookup, not a walk.
     pub fn translate(&self, space: usize, va: u64) -> Option<(u64, u32)> {

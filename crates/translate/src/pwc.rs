@@ -191,6 +191,13 @@ pub struct LineCounters {
 }
 
 impl WalkMemory {
+    /// Whether a reference's cost depends on its address (a line cache),
+    /// so that callers must compute it.
+    #[inline]
+    pub fn reads_addresses(&self) -> bool {
+        matches!(self, WalkMemory::Cache { .. })
+    }
+
     pub fn new(config: &Config) -> WalkMemory {
         let walk = &config.walk;
         match &walk.cache {

@@ -106,6 +106,20 @@ mod tests {
     }
 }
 
+/// `n` with thousands separators: 1234567 -> "1,234,567" (for messages
+/// and tables).
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The page sizes a machine's translations can have, ascending, as shifts,
 /// and each one's index in per-size counters. Built once from the resolved
 /// config, so that the per-walk and per-miss paths find an index with one

@@ -98,7 +98,14 @@ impl Nested {
             cycles += self.tlb_latency;
             // Counted as loads: the nested TLB serves the walker alone.
             if let Some(hit) = tlb.lookup(request.vm_tag, gpa, Kind::Load) {
-                let (hpa, _) = self.host.tables.translate(request.vm, gpa).expect("cached, so mapped");
+                // The host-physical address matters only to a memory model
+                // that caches lines; at a fixed latency no one reads it, so
+                // the host table is not looked up for it.
+                let hpa = if memory.reads_addresses() {
+                    self.host.tables.translate(request.vm, gpa).expect("cached, so mapped").0
+                } else {
+                    0
+                };
                 return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
             }
         }

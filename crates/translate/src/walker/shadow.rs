@@ -23,7 +23,7 @@ impl Shadow {
     /// Fills the shadow entry of `request`'s page if the hardware would
     /// find none; returns the VM exit that took.
     pub(super) fn fill_if_missing(&mut self, request: &WalkRequest, counters: &mut WalkCounters) -> Option<ExitReason> {
-        if self.shadow.translate(request.space, request.va).is_some() {
+        if self.shadow.is_mapped(request.space, request.va) {
             return None;
         }
         // The hypervisor looks at the guest's tables (faulting the page in

@@ -1,6 +1,7 @@
 //! The translate crate's integration tests, as one test binary: one link
 //! instead of six after every change to the crate.
 
+mod common;
 mod cross_check;
 mod page_table_memory;
 mod properties;

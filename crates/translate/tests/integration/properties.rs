@@ -1,5 +1,6 @@
 //! Invariants of the pipeline over generated traces.
 
+use crate::common::real_trace;
 use mmusim_trace::{Access, Kind};
 use mmusim_translate::{Config, SimReport, Simulator};
 use proptest::prelude::*;
@@ -161,16 +162,6 @@ fn simulate_without_fast_paths(config: &str, accesses: &[Access]) -> SimReport {
     sim.report()
 }
 
-fn real_trace(name: &str) -> Vec<Access> {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../traces").join(name);
-    let mut reader = mmusim_trace::TraceReader::open(&path).unwrap();
-    let mut batch = mmusim_trace::Batch::new();
-    let mut all = Vec::new();
-    while reader.next_batch(&mut batch).unwrap() {
-        all.extend_from_slice(&batch);
-    }
-    all
-}
 
 /// The fast paths (runs of hits, hits on most recently used slots, hinted
 /// slots) are devices, not models: with them off, every policy gives the

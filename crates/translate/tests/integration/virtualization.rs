@@ -1,6 +1,7 @@
 //! Nested and shadow paging, context switches and tags: every figure here
 //! follows from the table geometry or was worked out by hand.
 
+use crate::common::real_trace;
 use mmusim_trace::{Access, Kind};
 use mmusim_translate::{Config, SimReport, Simulator};
 
@@ -325,16 +326,6 @@ fn preset(name: &str) -> String {
     .unwrap()
 }
 
-fn real_trace(name: &str) -> Vec<Access> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces").join(name);
-    let mut reader = mmusim_trace::TraceReader::open(path).unwrap();
-    let mut batch = mmusim_trace::Batch::new();
-    let mut all = Vec::new();
-    while reader.next_batch(&mut batch).unwrap() {
-        all.extend_from_slice(&batch);
-    }
-    all
-}
 
 #[test]
 fn native_nested_and_shadow_agree_on_every_tlb_hit_and_miss() {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Side by side with Dinero IV on the miss-heavy stream (BENCHMARKS.md):
+# `mmusim run` from its binary format against Dinero IV from its binary
+# input, simulating the same TLB (configs/bench/dinero-dtlb.toml: one
+# 64-entry 4-way LRU data TLB of 4 KiB pages). Checks first that both count
+# the same misses, then times whole processes in one paired run, A B A B
+# ..., and prints each side's median wall time and the ratio of medians.
+#
+#   scripts/bench-dinero.sh [RUNS]        (default 11 pairs)
+#
+# Needs target/bench-data/gups.mmt and gups.dbin (`MMUSIM_BENCH_ONLY=miss-heavy
+# make bench` writes them) and builds Dinero IV from ../shared/peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-11}
+data=target/bench-data
+peers=../shared/peers
+dinero_dir=${TMPDIR:-/tmp}/mmusim-dinero
+mmusim=target/release/mmusim
+config=configs/bench/dinero-dtlb.toml
+
+for file in "$data/gups.mmt" "$data/gups.dbin"; do
+    [ -f "$file" ] || { echo "$file is missing: run MMUSIM_BENCH_ONLY=miss-heavy make bench first" >&2; exit 2; }
+done
+[ -x "$mmusim" ] || cargo build --release --locked
+if [ ! -x "$dinero_dir/dineroIV" ]; then
+    [ -x "$peers/build-dinero.sh" ] || { echo "no Dinero IV: $peers/build-dinero.sh is missing" >&2; exit 2; }
+    "$peers/build-dinero.sh" "$dinero_dir" >/dev/null
+fi
+dinero=("$dinero_dir/dineroIV" -informat b -l1-isize 64 -l1-ibsize 1 -l1-dsize 64 -l1-dbsize 1 -l1-dassoc 4 -l1-drepl l)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# The same TLB: the same misses.
+"$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >/dev/null
+ours=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json")
+theirs=$("${dinero[@]}" <"$data/gups.dbin" | awk '/Demand Misses/ {print $3; exit}')
+echo "misses: mmusim $ours, Dinero IV $theirs"
+[ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
+
+# Paired wall times, A B A B ...
+seconds() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo "scale=4; ($end - $start) / 1000000000" | bc; }
+: >"$out/a"; : >"$out/b"
+for _ in $(seq "$runs"); do
+    seconds "$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >>"$out/a"
+    seconds sh -c '"$@" <"'"$data/gups.dbin"'"' sh "${dinero[@]}" >>"$out/b"
+done
+median() { sort -n "$1" | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+a=$(median "$out/a"); b=$(median "$out/b")
+echo "median wall time over $runs pairs: mmusim $a s, Dinero IV $b s; mmusim / Dinero = $(echo "scale=2; $a / $b" | bc)"
