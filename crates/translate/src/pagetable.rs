@@ -119,24 +119,34 @@ pub fn check_ranges(config: &Config) -> Result<(), crate::config::ConfigError> {
     Ok(())
 }
 
-/// The nodes of one level, stored flat: node `id`'s entries are at
-/// `id << bits..` in `flags` and `targets`, so that a walk reaches an entry
-/// from its parent's pointer with one load, not two.
+/// The flags of a packed entry (its low bits; see `Entries::Packed`).
+const FLAG_MASK: u64 = 0xf;
+
+/// A level's entries, in one of two layouts.
 ///
-/// An entry is split in two arrays. A walk reads the flags of every level
-/// but the target only of the levels above the leaf; the leaf's target (the
-/// frame) is read only by those who need the physical address (nested and
-/// shadow walks). On a walk-heavy trace the leaf entry is the read that
-/// misses the host's caches: one byte per page instead of eight makes the
-/// leaf flags of a 1 GiB footprint 256 KiB, small enough to stay cached.
+/// - `Packed` (every level but the bottom): one word per entry, the flags in
+///   its low four bits and above them a pointer's child id, or a leaf's
+///   frame (aligned to at least the 1 KiB smallest page, so its low bits are
+///   free). A walk reads one word per level.
+/// - `Split` (the bottom level, where every present entry is a leaf): a
+///   byte of flags per entry, and the frames apart. A walk reads the flags
+///   only; the frame is read by those who need the physical address (nested
+///   and shadow walks). On a walk-heavy trace the bottom entry is the read
+///   that misses the host's caches: one byte per page instead of eight
+///   keeps the leaves of a 1 GiB footprint in 256 KiB.
+#[derive(Clone, Debug)]
+enum Entries {
+    Packed(Vec<u64>),
+    Split { flags: Vec<u8>, frames: Vec<u64> },
+}
+
+/// The nodes of one level, stored flat: node `id`'s entries are at
+/// `id << bits..`, so that a walk reaches an entry from its parent's pointer
+/// with one load, not two.
 #[derive(Clone, Debug)]
 struct Level {
     bits: u32,
-    /// Per entry: `PRESENT`, `LEAF`, `ACCESSED`, `DIRTY`.
-    flags: Vec<u8>,
-    /// Per entry: the child node's id (a pointer), or the page's physical
-    /// base (a leaf).
-    targets: Vec<u64>,
+    entries: Entries,
     /// Physical address of each node.
     bases: Vec<u64>,
     /// Ids of freed nodes, for reuse.
@@ -148,9 +158,96 @@ struct Level {
 }
 
 impl Level {
+    fn new(bits: u32, bottom: bool) -> Level {
+        let entries =
+            if bottom { Entries::Split { flags: Vec::new(), frames: Vec::new() } } else { Entries::Packed(Vec::new()) };
+        Level { bits, entries, bases: Vec::new(), free: Vec::new(), live: 0, lane_dirty: Vec::new() }
+    }
+
     #[inline(always)]
     fn slot(&self, id: usize, index: usize) -> usize {
         (id << self.bits) + index
+    }
+
+    /// Entries held (live or free).
+    fn len(&self) -> usize {
+        match &self.entries {
+            Entries::Packed(words) => words.len(),
+            Entries::Split { flags, .. } => flags.len(),
+        }
+    }
+
+    /// The flags of entry `slot`, and its child id if it is a pointer (0
+    /// otherwise: a leaf's frame is read by `frame`).
+    #[inline(always)]
+    fn read(&self, slot: usize) -> (u8, usize) {
+        match &self.entries {
+            Entries::Packed(words) => {
+                let word = words[slot];
+                ((word & FLAG_MASK) as u8, (word >> 4) as usize)
+            }
+            Entries::Split { flags, .. } => (flags[slot], 0),
+        }
+    }
+
+    /// The frame of leaf entry `slot`.
+    fn frame(&self, slot: usize) -> u64 {
+        match &self.entries {
+            Entries::Packed(words) => words[slot] & !FLAG_MASK,
+            Entries::Split { frames, .. } => frames[slot],
+        }
+    }
+
+    /// Writes a pointer to node `child`.
+    fn set_pointer(&mut self, slot: usize, child: usize) {
+        match &mut self.entries {
+            Entries::Packed(words) => words[slot] = ((child as u64) << 4) | u64::from(PRESENT),
+            Entries::Split { .. } => unreachable!("the bottom level holds leaves only"),
+        }
+    }
+
+    /// Writes a leaf mapping `frame` with `flags`.
+    fn set_leaf(&mut self, slot: usize, flags: u8, frame: u64) {
+        debug_assert_eq!(frame & FLAG_MASK, 0, "frames are aligned to at least 1 KiB");
+        match &mut self.entries {
+            Entries::Packed(words) => words[slot] = frame | u64::from(flags),
+            Entries::Split { flags: all, frames } => {
+                all[slot] = flags;
+                frames[slot] = frame;
+            }
+        }
+    }
+
+    /// Replaces the flags of entry `slot`.
+    #[inline(always)]
+    fn set_flags(&mut self, slot: usize, flags: u8) {
+        match &mut self.entries {
+            Entries::Packed(words) => words[slot] = (words[slot] & !FLAG_MASK) | u64::from(flags),
+            Entries::Split { flags: all, .. } => all[slot] = flags,
+        }
+    }
+
+    /// Empties entries `range`.
+    fn clear(&mut self, range: std::ops::Range<usize>) {
+        match &mut self.entries {
+            Entries::Packed(words) => words[range].fill(0),
+            Entries::Split { flags, frames } => {
+                flags[range.clone()].fill(0);
+                frames[range].fill(0);
+            }
+        }
+    }
+
+    /// Adds `count` empty entries.
+    fn grow(&mut self, count: usize) {
+        let len = self.len() + count;
+        match &mut self.entries {
+            Entries::Packed(words) => words.resize(len, 0),
+            Entries::Split { flags, frames } => {
+                flags.resize(len, 0);
+                frames.resize(len, 0);
+            }
+        }
     }
 }
 
@@ -210,15 +307,8 @@ impl PageTables {
             levels: shape
                 .index_bits
                 .iter()
-                .map(|&bits| Level {
-                    bits,
-                    flags: Vec::new(),
-                    targets: Vec::new(),
-                    bases: Vec::new(),
-                    free: Vec::new(),
-                    live: 0,
-                    lane_dirty: Vec::new(),
-                })
+                .enumerate()
+                .map(|(level, &bits)| Level::new(bits, level + 1 == shape.index_bits.len()))
                 .collect(),
             shape,
             lanes: false,
@@ -253,8 +343,7 @@ impl PageTables {
             Some(id) => {
                 nodes.bases[id] = base;
                 let first = nodes.slot(id, 0);
-                nodes.flags[first..first + (1 << bits)].fill(0);
-                nodes.targets[first..first + (1 << bits)].fill(0);
+                nodes.clear(first..first + (1 << bits));
                 if !nodes.lane_dirty.is_empty() {
                     nodes.lane_dirty[first..first + (1 << bits)].fill(0);
                 }
@@ -262,10 +351,9 @@ impl PageTables {
             }
             None => {
                 nodes.bases.push(base);
-                let len = nodes.flags.len() + (1 << bits);
-                nodes.flags.resize(len, 0);
-                nodes.targets.resize(len, 0);
+                nodes.grow(1 << bits);
                 if self.lanes {
+                    let len = nodes.len();
                     nodes.lane_dirty.resize(len, 0);
                 }
                 nodes.bases.len() - 1
@@ -331,13 +419,10 @@ impl PageTables {
             result.entry_addrs[level] = self.entry_addr(level, node, index);
             result.levels = level + 1;
             let slot = self.levels[level].slot(node, index);
-            let mut flags = self.levels[level].flags[slot];
+            let (mut flags, mut child) = self.levels[level].read(slot);
             if flags & PRESENT == 0 {
                 result.faulted = true;
-                let (filled, target) = self.fill(level, va, frames);
-                flags = filled;
-                self.levels[level].flags[slot] = flags;
-                self.levels[level].targets[slot] = target;
+                (flags, child) = self.fill(level, slot, va, frames);
             }
             if flags & LEAF != 0 {
                 let mut updated = flags | ACCESSED;
@@ -346,26 +431,29 @@ impl PageTables {
                     updated |= DIRTY;
                     result.set_dirty = flags & DIRTY == 0;
                 }
-                self.levels[level].flags[slot] = updated;
+                if updated != flags {
+                    self.levels[level].set_flags(slot, updated);
+                }
                 result.leaf = (level, slot);
                 result.dirty = updated & DIRTY != 0;
                 result.page_shift = self.shifts[level];
                 return result;
             }
-            node = self.levels[level].targets[slot] as usize;
+            node = child;
         }
         unreachable!("the last level holds leaves only")
     }
 
     /// The physical base of the page whose leaf entry a walk found at `leaf`.
     pub fn frame(&self, leaf: (usize, usize)) -> u64 {
-        self.levels[leaf.0].targets[leaf.1]
+        self.levels[leaf.0].frame(leaf.1)
     }
 
-    /// The entry (flags, target) a fault handler writes at `level` for
+    /// Writes the entry a fault handler writes at `slot` of `level` for
     /// `va`: a leaf if the policy's page size for `va` is this level's,
-    /// else a new node below.
-    fn fill(&mut self, level: usize, va: u64, frames: &mut FrameAllocator) -> (u8, u64) {
+    /// else a new node below; returns its flags and the new node's id (0
+    /// for a leaf).
+    fn fill(&mut self, level: usize, slot: usize, va: u64, frames: &mut FrameAllocator) -> (u8, usize) {
         let wanted = match self.policy {
             PagePolicy::Thp { small, large, promote_after } => {
                 if promote_after == 1 {
@@ -377,9 +465,13 @@ impl PageTables {
             ref policy => policy.static_shift(va, &self.shape.page_shifts),
         };
         if self.shifts[level] == wanted {
-            (LEAF | PRESENT, frames.allocate(wanted))
+            let frame = frames.allocate(wanted);
+            self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
+            (LEAF | PRESENT, 0)
         } else {
-            (PRESENT, self.new_node(level + 1, frames) as u64)
+            let child = self.new_node(level + 1, frames);
+            self.levels[level].set_pointer(slot, child);
+            (PRESENT, child)
         }
     }
 
@@ -391,24 +483,22 @@ impl PageTables {
         let mut node = self.root(space, frames);
         for level in 0..self.levels() {
             let slot = self.levels[level].slot(node, self.index(level, va));
-            let flags = self.levels[level].flags[slot];
+            let (flags, child) = self.levels[level].read(slot);
             if self.shifts[level] == shift {
                 if flags & PRESENT != 0 {
                     return false;
                 }
-                self.levels[level].flags[slot] = LEAF | PRESENT;
-                self.levels[level].targets[slot] = frame >> shift << shift;
+                self.levels[level].set_leaf(slot, LEAF | PRESENT, frame >> shift << shift);
                 return true;
             }
             if flags & PRESENT == 0 {
                 let child = self.new_node(level + 1, frames);
-                self.levels[level].flags[slot] = PRESENT;
-                self.levels[level].targets[slot] = child as u64;
+                self.levels[level].set_pointer(slot, child);
                 node = child;
             } else if flags & LEAF != 0 {
                 return false;
             } else {
-                node = self.levels[level].targets[slot] as usize;
+                node = child;
             }
         }
         false
@@ -425,7 +515,7 @@ impl PageTables {
     pub fn translate(&self, space: usize, va: u64) -> Option<(u64, u32)> {
         let (level, slot) = self.mapped_leaf(space, va)?;
         let shift = self.shifts[level];
-        Some((self.levels[level].targets[slot] + (va & ((1u64 << shift) - 1)), shift))
+        Some((self.levels[level].frame(slot) + (va & ((1u64 << shift) - 1)), shift))
     }
 
     /// Replaces the subtree under the `large`-page entry covering `va` with
@@ -434,15 +524,15 @@ impl PageTables {
         let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
         let mut node = self.root(space, frames);
         for upper in 0..level {
-            node = self.levels[upper].targets[self.levels[upper].slot(node, self.index(upper, va))] as usize;
+            node = self.levels[upper].read(self.levels[upper].slot(node, self.index(upper, va))).1;
         }
         let slot = self.levels[level].slot(node, self.index(level, va));
-        let old = self.levels[level].flags[slot];
+        let (old, child) = self.levels[level].read(slot);
         if old & PRESENT != 0 && old & LEAF == 0 {
-            self.free_subtree(self.levels[level].targets[slot] as usize, level + 1);
+            self.free_subtree(child, level + 1);
         }
-        self.levels[level].flags[slot] = LEAF | PRESENT;
-        self.levels[level].targets[slot] = frames.allocate(large);
+        let frame = frames.allocate(large);
+        self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
         if self.lanes {
             self.levels[level].lane_dirty[slot] = 0;
         }
@@ -452,12 +542,10 @@ impl PageTables {
     fn free_subtree(&mut self, node: usize, level: usize) {
         let nodes = &self.levels[level];
         let first = nodes.slot(node, 0);
-        let entries = first..first + (1 << nodes.bits);
-        let children: Vec<usize> = nodes.flags[entries.clone()]
-            .iter()
-            .zip(&nodes.targets[entries])
-            .filter(|&(&flags, _)| flags & PRESENT != 0 && flags & LEAF == 0)
-            .map(|(_, &target)| target as usize)
+        let children: Vec<usize> = (first..first + (1 << nodes.bits))
+            .map(|slot| nodes.read(slot))
+            .filter(|&(flags, _)| flags & PRESENT != 0 && flags & LEAF == 0)
+            .map(|(_, child)| child)
             .collect();
         for child in children {
             self.free_subtree(child, level + 1);
@@ -471,10 +559,9 @@ impl PageTables {
     /// whether it was clean. (A store that hits a TLB entry cached clean.)
     pub fn mark_dirty(&mut self, space: usize, va: u64) -> bool {
         let Some((level, slot)) = self.mapped_leaf(space, va) else { return false };
-        let flags = &mut self.levels[level].flags[slot];
-        let was_clean = *flags & DIRTY == 0;
-        *flags |= DIRTY;
-        was_clean
+        let (flags, _) = self.levels[level].read(slot);
+        self.levels[level].set_flags(slot, flags | DIRTY);
+        flags & DIRTY == 0
     }
 
     /// The level and slot of `va`'s leaf entry in `space`, if mapped. Reads
@@ -483,14 +570,14 @@ impl PageTables {
         let mut node = *self.roots.get(space)?;
         for level in 0..self.levels() {
             let slot = self.levels[level].slot(node, self.index(level, va));
-            let flags = self.levels[level].flags[slot];
+            let (flags, child) = self.levels[level].read(slot);
             if flags & PRESENT == 0 {
                 return None;
             }
             if flags & LEAF != 0 {
                 return Some((level, slot));
             }
-            node = self.levels[level].targets[slot] as usize;
+            node = child;
         }
         None
     }
@@ -500,7 +587,8 @@ impl PageTables {
     pub fn keep_lane_dirty_bits(&mut self, _lanes: usize) {
         self.lanes = true;
         for level in &mut self.levels {
-            level.lane_dirty.resize(level.flags.len(), 0);
+            let len = level.len();
+            level.lane_dirty.resize(len, 0);
         }
     }
 

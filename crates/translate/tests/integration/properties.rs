@@ -162,7 +162,6 @@ fn simulate_without_fast_paths(config: &str, accesses: &[Access]) -> SimReport {
     sim.report()
 }
 
-
 /// The fast paths (runs of hits, hits on most recently used slots, hinted
 /// slots) are devices, not models: with them off, every policy gives the
 /// same report on the real traces, hit-heavy and walk-heavy.

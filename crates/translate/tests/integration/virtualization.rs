@@ -326,7 +326,6 @@ fn preset(name: &str) -> String {
     .unwrap()
 }
 
-
 #[test]
 fn native_nested_and_shadow_agree_on_every_tlb_hit_and_miss() {
     for trace_name in ["sort.lackey.zst", "randaccess.lackey.zst"] {
