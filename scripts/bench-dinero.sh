@@ -6,7 +6,7 @@
 # the same misses, then times whole processes in one paired run, A B A B
 # ..., and prints each side's median wall time and the ratio of medians.
 #
-#   scripts/bench-dinero.sh [RUNS]        (default 11 pairs)
+#   scripts/bench-dinero.sh [RUNS]        (default 11 pairs; MMUSIM=path times another build)
 #
 # Needs target/bench-data/gups.mmt and gups.dbin (`MMUSIM_BENCH_ONLY=miss-heavy
 # make bench` writes them) and builds Dinero IV from ../shared/peers.
@@ -16,7 +16,7 @@ runs=${1:-11}
 data=target/bench-data
 peers=../shared/peers
 dinero_dir=${TMPDIR:-/tmp}/mmusim-dinero
-mmusim=target/release/mmusim
+mmusim=${MMUSIM:-target/release/mmusim}
 config=configs/bench/dinero-dtlb.toml
 
 for file in "$data/gups.mmt" "$data/gups.dbin"; do
@@ -34,7 +34,7 @@ trap 'rm -rf "$out"' EXIT
 # The same TLB: the same misses.
 "$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >/dev/null
 ours=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json")
-theirs=$("${dinero[@]}" <"$data/gups.dbin" | awk '/Demand Misses/ {print $3; exit}')
+theirs=$("${dinero[@]}" <"$data/gups.dbin" | awk '/l1-dcache/ {d = 1} d && /Demand Misses/ {print $3; exit}')
 echo "misses: mmusim $ours, Dinero IV $theirs"
 [ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
 
