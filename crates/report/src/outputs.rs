@@ -33,12 +33,12 @@ pub const RUN_FILES: [&str; 5] =
 /// to 200,000 (far above any walk's cost) is its own bucket.
 const SIGNIFICANT_DIGITS: u8 = 5;
 
-fn io_error(path: &Path, what: &str, e: &std::io::Error) -> RunError {
-    RunError::Io(format!("{}: cannot {what}: {e}", path.display()))
+fn io_error(path: &Path, action: &'static str, e: std::io::Error) -> RunError {
+    RunError::File(crate::run::FileError::new(path, action, e))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
-    mmusim_trace::write_atomically(path, text.as_bytes()).map_err(|e| io_error(path, "write", &e))
+    mmusim_trace::write_atomically(path, text.as_bytes()).map_err(|e| io_error(path, "write", e))
 }
 
 /// Writes a run's directory: summary.json, metrics.csv, histograms.csv and
@@ -49,7 +49,7 @@ pub fn write_run_dir(
     params: &[(String, String)],
     output: &RunOutput,
 ) -> Result<(), RunError> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create", &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, "create", e))?;
     let summary = Summary::of(output);
     // The row is built from the summary's JSON value, as a sweep's tables
     // are rebuilt from summary.json files (so the two never disagree), but

@@ -53,6 +53,34 @@ pub struct RunOutput {
     pub cycles: mmusim_translate::histogram::Distribution,
 }
 
+/// A file that could not be read, written or made: which, what was tried,
+/// and what the system said.
+#[derive(Debug)]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    /// "read", "write", "create", "remove".
+    pub action: &'static str,
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    pub fn new(path: &Path, action: &'static str, source: std::io::Error) -> FileError {
+        FileError { path: path.to_owned(), action, source }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot {}: {}", self.path.display(), self.action, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 #[derive(Debug)]
 pub enum RunError {
     Trace(TraceError),
@@ -63,7 +91,8 @@ pub enum RunError {
         reference: u64,
         message: String,
     },
-    Io(String),
+    /// An output that could not be written.
+    File(FileError),
 }
 
 impl fmt::Display for RunError {
@@ -74,7 +103,7 @@ impl fmt::Display for RunError {
             RunError::Address { workload, reference, message } => {
                 write!(f, "{workload}: reference {reference}: {message}")
             }
-            RunError::Io(message) => f.write_str(message),
+            RunError::File(e) => write!(f, "{e}"),
         }
     }
 }

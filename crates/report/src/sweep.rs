@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::outputs::{self, Row, SUMMARY};
 use crate::plan::{NamedWorkload, Plan, PlanError, PlanFile, PlannedRun, ShardFile};
-use crate::run::{RunError, RunOutput};
+use crate::run::{FileError, RunError, RunOutput};
 
 /// Batches (of 4096 references) handed to the simulators at a time: large
 /// enough that handing a chunk to every run costs little beside simulating
@@ -114,14 +114,27 @@ pub struct Outcome {
 #[derive(Debug)]
 pub enum SweepError {
     Plan(PlanError),
-    Io(String),
+    /// A run's outputs could not be written.
+    Run(RunError),
+    /// A file of the sweep's own could not be read, written or made.
+    File(FileError),
+    /// A file in the output directory is not what a sweep writes there.
+    NotOurs {
+        path: PathBuf,
+        why: String,
+    },
+    /// The simulation threads could not be started.
+    Threads(String),
 }
 
 impl std::fmt::Display for SweepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SweepError::Plan(e) => write!(f, "{e}"),
-            SweepError::Io(message) => f.write_str(message),
+            SweepError::Run(e) => write!(f, "{e}"),
+            SweepError::File(e) => write!(f, "{e}"),
+            SweepError::NotOurs { path, why } => write!(f, "{}: {why}", path.display()),
+            SweepError::Threads(why) => write!(f, "cannot start the simulation threads: {why}"),
         }
     }
 }
@@ -130,7 +143,7 @@ impl std::error::Error for SweepError {}
 
 impl From<RunError> for SweepError {
     fn from(e: RunError) -> SweepError {
-        SweepError::Io(e.to_string())
+        SweepError::Run(e)
     }
 }
 
@@ -154,13 +167,12 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
         count: s.count,
         runs: selected.iter().map(|r| r.id.clone()).collect(),
     });
-    std::fs::create_dir_all(&options.out)
-        .map_err(|e| SweepError::Io(format!("{}: cannot create: {e}", options.out.display())))?;
+    std::fs::create_dir_all(&options.out).map_err(|e| SweepError::File(FileError::new(&options.out, "create", e)))?;
     write_plan(&options.out, &plan.file(shard))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
         .build()
-        .map_err(|e| SweepError::Io(format!("cannot start the simulation threads: {e}")))?;
+        .map_err(|e| SweepError::Threads(e.to_string()))?;
     let mut outcome = Outcome { jobs: selected.len() * plan.workloads.len(), ..Outcome::default() };
     let progress = Progress::new(options.progress, outcome.jobs as u64);
     for workload in &plan.workloads {
@@ -180,8 +192,7 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
                 }
                 // Stale (another config, other trace bytes, another
                 // version): it must not outlive a failed rerun.
-                std::fs::remove_file(&summary)
-                    .map_err(|e| SweepError::Io(format!("{}: cannot remove: {e}", summary.display())))?;
+                std::fs::remove_file(&summary).map_err(|e| SweepError::File(FileError::new(&summary, "remove", e)))?;
             }
             remove_partial_files(&dir);
             pending.push(*run);
@@ -336,16 +347,17 @@ fn write_plan(out: &Path, file: &PlanFile) -> Result<(), SweepError> {
     text.push('\n');
     let path = out.join(PLAN_FILE);
     mmusim_trace::write_atomically(&path, text.as_bytes())
-        .map_err(|e| SweepError::Io(format!("{}: cannot write: {e}", path.display())))
+        .map_err(|e| SweepError::File(FileError::new(&path, "write", e)))
 }
 
 /// Reads a sweep directory's `sweep.json`.
 pub fn read_plan(dir: &Path) -> Result<PlanFile, SweepError> {
     let path = dir.join(PLAN_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        SweepError::Io(format!("{}: cannot read ({e}); is this a sweep's output directory?", path.display()))
+    let text = std::fs::read_to_string(&path).map_err(|e| SweepError::NotOurs {
+        path: path.clone(),
+        why: format!("cannot read ({e}); is this a sweep's output directory?"),
     })?;
-    serde_json::from_str(&text).map_err(|e| SweepError::Io(format!("{}: not a sweep plan: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| SweepError::NotOurs { path, why: format!("not a sweep plan: {e}") })
 }
 
 /// The rows of `runs` x the plan's workloads found in `dir`, in plan order;
@@ -370,10 +382,10 @@ pub fn rows_from(
             let text = match std::fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !require => continue,
-                Err(e) => return Err(SweepError::Io(format!("{}: cannot read: {e}", path.display()))),
+                Err(e) => return Err(SweepError::File(FileError::new(&path, "read", e))),
             };
             let json: Value = serde_json::from_str(&text)
-                .map_err(|e| SweepError::Io(format!("{}: not a run summary: {e}", path.display())))?;
+                .map_err(|e| SweepError::NotOurs { path: path.clone(), why: format!("not a run summary: {e}") })?;
             rows.push(Row::from_summary(id, params, &json));
         }
     }
@@ -548,7 +560,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, SweepError> {
             }
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| SweepError::Io(format!("{}: cannot create: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| SweepError::File(FileError::new(out, "create", e)))?;
     for run in &plan.runs {
         let shard = holder[&run.id];
         for workload in &workloads {
@@ -572,8 +584,7 @@ fn copy_run_dir(from: &Path, to: &Path) -> Result<(), SweepError> {
     if from == to {
         return Ok(());
     }
-    let io =
-        |path: &Path, what: &str, e: std::io::Error| SweepError::Io(format!("{}: cannot {what}: {e}", path.display()));
+    let io = |path: &Path, action: &'static str, e: std::io::Error| SweepError::File(FileError::new(path, action, e));
     std::fs::create_dir_all(to).map_err(|e| io(to, "create", e))?;
     for name in outputs::RUN_FILES {
         let source = from.join(name);
