@@ -21,13 +21,17 @@ use crate::size::{thousands, ByteSize};
 /// reader's buffers.
 pub const SIMULATOR_MEMORY_BUDGET: u64 = 6 << 30;
 
-/// Bytes per TLB entry: key (8), space tag (4), LRU or FIFO stamp (8), dirty
-/// lanes (8), up to two 4-byte hints (8), per-set bookkeeping (8).
-const TLB_ENTRY_BYTES: u64 = 44;
-/// Bytes per page-walk-cache or line-cache entry: key, tag, stamp and
-/// per-set bookkeeping.
-const CACHE_ENTRY_BYTES: u64 = 28;
-/// Bytes per page-table entry: flags (1), target (8), per-lane dirty bits
+/// Bytes per TLB entry at most: key (8), space tag (4), LRU or FIFO stamp
+/// (8; the other policies keep less), dirty lanes (8), hints (16: the hint
+/// table is the power of two at or above twice the entries, so up to four
+/// 4-byte hints an entry), per-set most-recent slot and fill count (8, with
+/// one way a set). A test holds real TLBs to it.
+pub(crate) const TLB_ENTRY_BYTES: u64 = 52;
+/// Bytes per page-walk-cache or line-cache entry at most: key (8), tag (4),
+/// stamp (8) and per-set bookkeeping (8).
+pub(crate) const CACHE_ENTRY_BYTES: u64 = 28;
+/// Bytes per page-table entry at most: flags (1) and frame (8) at the bottom
+/// level (a packed word of 8 above it), per-lane dirty bits
 /// (8, in one-pass sweeps).
 const TABLE_ENTRY_BYTES: u64 = 17;
 /// Bytes per child in the frame allocator's hand-out order of a block.
@@ -157,6 +161,39 @@ fn round_up(bytes: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-entry figures bound what real structures allocate, over
+    /// geometries that stress each term: one way a set (per-set bookkeeping
+    /// per entry), entries just above a power of two (the largest hint
+    /// table), fully associative, and every policy. Beyond the per-entry
+    /// figures an array holds a few fixed bytes (its size lists), immaterial
+    /// against a budget of gigabytes: up to `ARRAY_FIXED` here.
+    #[test]
+    fn per_entry_figures_bound_the_real_structures() {
+        const ARRAY_FIXED: u64 = 64;
+        use crate::cache::SetAssoc;
+        use crate::config::Replacement;
+        let policies =
+            [Replacement::Lru, Replacement::Fifo, Replacement::TreePlru, Replacement::Random, Replacement::Srrip];
+        for (entries, ways) in [(1usize, 1usize), (64, 4), (1025, 1), (1536, 12), (96, 96), (4097, 17)] {
+            for replacement in policies {
+                let cache = SetAssoc::new(entries, ways, replacement, 0, 0);
+                let bytes = cache.heap_bytes() as u64;
+                assert!(bytes <= CACHE_ENTRY_BYTES * entries as u64, "cache {entries}x{ways} {replacement:?}: {bytes}");
+                let toml = format!(
+                    "[tlb.a]\nlevel = 1\nserves = \"data\"\nentries = {entries}\nways = {ways}\nreplacement = \"{}\"\n",
+                    serde_json::to_value(replacement).unwrap().as_str().unwrap()
+                );
+                let config = Config::from_toml(&toml).unwrap().resolve().unwrap();
+                let tlb = crate::tlb::Tlb::new("a", &config.tlb["a"], &config);
+                let bytes = tlb.heap_bytes() as u64;
+                assert!(
+                    bytes <= TLB_ENTRY_BYTES * entries as u64 + ARRAY_FIXED,
+                    "TLB {entries}x{ways} {replacement:?}: {bytes}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn sizes_round_up_to_their_unit() {

@@ -221,6 +221,16 @@ impl SetAssoc {
         }
     }
 
+    /// Bytes this store holds on the heap (for the budget's test).
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * 8
+            + self.spaces.capacity() * 4
+            + self.mru.capacity() * 4
+            + self.filled.capacity() * 4
+            + self.policy.heap_bytes()
+    }
+
     /// Valid entries held.
     pub fn occupancy(&self) -> u64 {
         self.keys.iter().filter(|&&k| k != EMPTY).count() as u64

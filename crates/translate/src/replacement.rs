@@ -73,6 +73,17 @@ impl Policy {
         }
     }
 
+    /// Bytes the policy's state holds on the heap (for the budget's test).
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Policy::Lru { stamps, .. } | Policy::Fifo { stamps, .. } => stamps.capacity() * 8,
+            Policy::TreePlru { bits, .. } => bits.capacity(),
+            Policy::Srrip { rrpv } => rrpv.capacity(),
+            Policy::Random(_) => 0,
+        }
+    }
+
     /// A hit on `way` of `set`.
     #[inline]
     pub(crate) fn hit(&mut self, set: usize, way: usize, ways: usize) {

@@ -399,6 +399,21 @@ impl Tlb {
         counters
     }
 
+    /// Bytes this TLB's arrays hold on the heap (for the budget's test).
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.arrays
+            .iter()
+            .map(|a| {
+                a.store.heap_bytes()
+                    + a.dirty.capacity() * 8
+                    + a.hints.capacity() * 4
+                    + a.held.capacity() * 4
+                    + a.shifts.capacity() * std::mem::size_of::<(u32, usize)>()
+            })
+            .sum()
+    }
+
     /// Valid entries held.
     pub fn occupancy(&self) -> u64 {
         self.arrays.iter().map(|a| a.store.occupancy()).sum()
