@@ -409,7 +409,7 @@ impl Tlb {
                     + a.dirty.capacity() * 8
                     + a.hints.capacity() * 4
                     + a.held.capacity() * 4
-                    + a.shifts.capacity() * std::mem::size_of::<(u32, usize)>()
+                    + a.shifts.capacity() * size_of::<(u32, usize)>()
             })
             .sum()
     }
