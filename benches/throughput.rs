@@ -54,13 +54,7 @@ fn sample_records() -> Vec<Access> {
 
 /// Every record of a trace, in memory.
 fn read_records(path: &Path) -> Vec<Access> {
-    let mut reader = TraceReader::open(path).unwrap();
-    let mut batch = Batch::new();
-    let mut all = Vec::new();
-    while reader.next_batch(&mut batch).unwrap() {
-        all.extend_from_slice(&batch);
-    }
-    all
+    TraceReader::open(path).unwrap().records().collect::<Result<_, _>>().unwrap()
 }
 
 /// Builds `path` with `write` unless it exists already.

@@ -9,7 +9,8 @@
 #   scripts/bench-dinero.sh [RUNS]        (default 11 pairs; MMUSIM=path times another build)
 #
 # Needs target/bench-data/gups.mmt and gups.dbin (`MMUSIM_BENCH_ONLY=miss-heavy
-# make bench` writes them) and builds Dinero IV from ../shared/peers.
+# make bench` writes them) and builds Dinero IV from ../shared/peers; uses
+# python3 to read mmusim's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-11}
@@ -39,7 +40,7 @@ echo "misses: mmusim $ours, Dinero IV $theirs"
 [ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
 
 # Paired wall times, A B A B ...
-seconds() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo "scale=4; ($end - $start) / 1000000000" | bc; }
+seconds() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); awk -v ns=$((end - start)) 'BEGIN {printf "%.4f\n", ns / 1e9}'; }
 : >"$out/a"; : >"$out/b"
 for _ in $(seq "$runs"); do
     seconds "$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >>"$out/a"
@@ -47,4 +48,4 @@ for _ in $(seq "$runs"); do
 done
 median() { sort -n "$1" | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 a=$(median "$out/a"); b=$(median "$out/b")
-echo "median wall time over $runs pairs: mmusim $a s, Dinero IV $b s; mmusim / Dinero = $(echo "scale=2; $a / $b" | bc)"
+echo "median wall time over $runs pairs: mmusim $a s, Dinero IV $b s; mmusim / Dinero = $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
