@@ -90,35 +90,6 @@ impl PagePolicy {
     }
 }
 
-/// Checks `ranges` zones are aligned to the smallest page and disjoint.
-pub fn check_ranges(config: &Config) -> Result<(), crate::config::ConfigError> {
-    let base = 1u64 << config.table_shape().offset_bits;
-    let mut ranges: Vec<_> = config.pages.ranges.iter().collect();
-    ranges.sort_by_key(|r| r.start);
-    for (i, range) in ranges.iter().enumerate() {
-        if range.start % base != 0 || range.end % base != 0 {
-            return Err(crate::config::ConfigError {
-                key: format!("pages.ranges[{i}]"),
-                message: format!("start and end must be multiples of the smallest page ({base} bytes)"),
-                line: None,
-            });
-        }
-        if let Some(next) = ranges.get(i + 1) {
-            if next.start < range.end {
-                return Err(crate::config::ConfigError {
-                    key: "pages.ranges".into(),
-                    message: format!(
-                        "ranges {:#x}..{:#x} and {:#x}..{:#x} overlap",
-                        range.start, range.end, next.start, next.end
-                    ),
-                    line: None,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The flags of a packed entry (its low bits; see `Entries::Packed`).
 const FLAG_MASK: u64 = 0xf;
 

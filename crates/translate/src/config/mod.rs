@@ -189,7 +189,7 @@ impl Config {
         if config.context.ids == 0 || config.context.ids > 1 << 16 {
             return Err(ConfigError::at("context.ids", "must be 1 to 65536"));
         }
-        crate::pagetable::check_ranges(&config)?;
+        check_ranges(&config)?;
         if config.translation_shifts().len() > crate::pagetable::MAX_LEVELS {
             return Err(ConfigError::at(
                 "host.page_table.page_sizes",
@@ -318,6 +318,8 @@ mod tests {
             ("[pwc]\nkind = \"split\"\n[pwc.levels.l1]\nentries = 4\n", "pwc.levels.l1: expected l2 to l4"),
             ("[walk]\nmemory = \"cache\"\n", "walk.cache: memory = \"cache\" needs"),
             ("[memory]\nsize = \"3MiB\"\n", "memory.size: must be a non-zero multiple of 1GiB"),
+            // The second range in the file sorts first; it is named by its place in the file.
+            ("[pages]\npolicy = \"ranges\"\nranges = [{ start = 0x40000000, end = 0x40200000, size = \"2MiB\" }, { start = 0x1000, end = 0x1800, size = \"4KiB\" }]\n", "pages.ranges[1]: start and end must be multiples of the smallest page"),
             ("[page_table]\nformat = \"sparc\"\n", "page_table.format: unknown format \"sparc\""),
             ("[pages]\npolicy = \"thp\"\npromote_after = 600\n", "pages.promote_after: must be 1 to 512"),
         ];

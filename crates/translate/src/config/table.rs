@@ -284,3 +284,31 @@ pub(super) fn resolve_memory(memory: &MemoryConfig, shape: &TableShape) -> Resul
     }
     Ok(())
 }
+
+/// Checks the `ranges` zones of a resolved config are aligned to the
+/// smallest page and disjoint; names a zone by its place in the file.
+pub(super) fn check_ranges(config: &Config) -> Result<(), ConfigError> {
+    let base = 1u64 << config.table_shape().offset_bits;
+    let mut ranges: Vec<(usize, &PageRange)> = config.pages.ranges.iter().enumerate().collect();
+    ranges.sort_by_key(|(_, r)| r.start);
+    for (at, &(i, range)) in ranges.iter().enumerate() {
+        if range.start % base != 0 || range.end % base != 0 {
+            return Err(ConfigError::at(
+                format!("pages.ranges[{i}]"),
+                format!("start and end must be multiples of the smallest page ({base} bytes)"),
+            ));
+        }
+        if let Some(&(_, next)) = ranges.get(at + 1) {
+            if next.start < range.end {
+                return Err(ConfigError::at(
+                    "pages.ranges",
+                    format!(
+                        "ranges {:#x}..{:#x} and {:#x}..{:#x} overlap",
+                        range.start, range.end, next.start, next.end
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
