@@ -188,8 +188,6 @@ proptest! {
                 return Ok(());
             }
         };
-        // Resolution and building agree: a config that built resolves.
-        prop_assert!(config.resolve().is_ok());
         let mut simulated = 0u64;
         for chunk in accesses.chunks(64) {
             match sim.run(chunk) {
