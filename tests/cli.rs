@@ -273,6 +273,15 @@ fn configs_beyond_the_simulators_limits_are_refused_alike_by_show_and_run() {
             ),
             "pages.ranges: ranges 0x0..0x400000 and 0x200000..0x600000 overlap",
         ),
+        // Tables of 1 KiB pages and 32-byte nodes: every block the allocator
+        // hands out is 1 KiB, so 1 TiB is 2^30 of them to keep in order.
+        (
+            "huge-pool.toml",
+            format!(
+                "[page_table]\nformat = \"custom\"\nindex_bits = [3, 3]\noffset_bits = 10\nentry_bytes = 4\npage_sizes = [\"1KiB\"]\n[memory]\nsize = \"1TiB\"\n{tlb}"
+            ),
+            "memory.size: 1TiB is 1,073,741,824 blocks of 1KiB, the largest block this table allocates; the frame allocator orders at most 16,777,216",
+        ),
         (
             "huge-level.toml",
             format!(

@@ -105,15 +105,31 @@ fn table_needs(key: &str, shape: &TableShape) -> Vec<Need> {
         .collect()
 }
 
-/// The frame allocator's hand-out orders: one per block size being split,
-/// and the pool of top-level blocks.
-fn allocator_need(key: &str, memory: ByteSize, shapes: &[&TableShape]) -> Need {
+/// Most blocks the frame allocator hands out in a seeded order at one size
+/// (the top-level blocks of `memory.size`, or the children of one block).
+/// It keeps that order whole and shuffles it when it opens the block: 2^24
+/// blocks are 64 MiB and a fraction of a second; 2^30 (1 TiB of 1 KiB-page
+/// blocks) would be 4 GiB and half a minute before the first reference.
+pub const MAX_ALLOCATOR_BLOCKS: u64 = 1 << 24;
+
+/// How the frame allocator carves `memory` for tables of `shapes`: the
+/// top-level blocks, their size (as a shift), and the most children any
+/// one block splits into.
+fn allocator_blocks(memory: ByteSize, shapes: &[&TableShape]) -> (u64, u32, u64, u64) {
     let mut shifts: Vec<u32> = shapes.iter().flat_map(|shape| crate::frames::block_shifts(shape)).collect();
     shifts.sort_unstable();
     shifts.dedup();
     let top = *shifts.last().expect("at least the frame size");
     let pool = memory.0 >> top;
-    let children: u64 = shifts.windows(2).map(|pair| 1u64 << (pair[1] - pair[0]).min(63)).sum();
+    let children: Vec<u64> = shifts.windows(2).map(|pair| 1u64 << (pair[1] - pair[0]).min(63)).collect();
+    let total_children = children.iter().fold(0u64, |sum, &n| sum.saturating_add(n));
+    (pool, top, children.into_iter().max().unwrap_or(0), total_children)
+}
+
+/// The frame allocator's hand-out orders: one per block size being split,
+/// and the pool of top-level blocks.
+fn allocator_need(key: &str, memory: ByteSize, shapes: &[&TableShape]) -> Need {
+    let (pool, top, _, children) = allocator_blocks(memory, shapes);
     Need {
         key: key.into(),
         what: format!("{memory} of physical memory in {} blocks of {}", thousands(pool), ByteSize(1 << top)),
@@ -121,9 +137,43 @@ fn allocator_need(key: &str, memory: ByteSize, shapes: &[&TableShape]) -> Need {
     }
 }
 
+/// Refuses physical memory the frame allocator would carve into more than
+/// `MAX_ALLOCATOR_BLOCKS` blocks at one size.
+fn check_allocator(key: &str, memory: ByteSize, shapes: &[&TableShape]) -> Result<(), ConfigError> {
+    let (pool, top, most_children, _) = allocator_blocks(memory, shapes);
+    let limit = thousands(MAX_ALLOCATOR_BLOCKS);
+    if pool > MAX_ALLOCATOR_BLOCKS {
+        return Err(ConfigError::at(
+            key,
+            format!(
+                "{memory} is {} blocks of {}, the largest block this table allocates; the frame allocator orders at most {limit} (give less memory, or a table with larger pages or nodes)",
+                thousands(pool),
+                ByteSize(1 << top)
+            ),
+        ));
+    }
+    if most_children > MAX_ALLOCATOR_BLOCKS {
+        return Err(ConfigError::at(
+            key,
+            format!(
+                "the table's block sizes split one block into {} smaller ones; the frame allocator orders at most {limit} (give page or node sizes closer together)",
+                thousands(most_children)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a config one of whose structures, or all together, would need
 /// more than `budget` bytes.
 pub fn check(config: &Config, budget: u64) -> Result<(), ConfigError> {
+    let shape = config.table_shape();
+    check_allocator("memory.size", config.memory.size, &[&shape])?;
+    if let (Some(host), Some(host_shape)) = (&config.host, config.host_shape()) {
+        let shapes: Vec<&TableShape> =
+            if config.mode == Mode::Shadow { vec![&host_shape, &shape] } else { vec![&host_shape] };
+        check_allocator("host.memory.size", host.memory.size, &shapes)?;
+    }
     let needs = needs(config);
     let limit = ByteSize(budget);
     if let Some(need) = needs.iter().find(|need| need.bytes > budget) {
