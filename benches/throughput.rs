@@ -474,7 +474,10 @@ fn main() {
     if let Some(name) =
         std::env::var("MMUSIM_BENCH_PROFILE").ok().and_then(|p| p.strip_prefix("gups:").map(String::from))
     {
-        let (refs, time) = best(5, || simulate_decoded(&preset(&name), &gups_records()));
+        // MMUSIM_BENCH_PASSES=1 for an instruction count under callgrind.
+        let passes = std::env::var("MMUSIM_BENCH_PASSES").ok().and_then(|p| p.parse().ok()).unwrap_or(5);
+        let records = gups_records();
+        let (refs, time) = best(passes, || simulate_decoded(&preset(&name), &records));
         println!("gups, {name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
         return;
     }

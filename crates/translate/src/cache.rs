@@ -98,7 +98,7 @@ impl SetAssoc {
     }
 
     /// Looks `key` up in the set `index` selects; a hit counts as a use.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, index: u64, key: u64, space: u32) -> Option<Slot> {
         let set = self.set_of(index);
         let first = set * self.ways;
@@ -149,7 +149,7 @@ impl SetAssoc {
     /// Inserts `key` (not present) in the set `index` selects, in an empty
     /// way or else the policy's victim's; returns the slot and the key
     /// evicted, if any.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, index: u64, key: u64, space: u32) -> (Slot, Option<u64>) {
         let set = self.set_of(index);
         let first = set * self.ways;
@@ -172,16 +172,19 @@ impl SetAssoc {
         (Slot(first + way), evicted)
     }
 
+    #[inline(always)]
     fn touch(&mut self, set: usize, way: usize) {
         self.mru[set] = (set * self.ways + way) as u32;
         self.policy.hit(set, way, self.ways);
     }
 
+    #[inline(always)]
     fn fill(&mut self, set: usize, way: usize) {
         self.mru[set] = (set * self.ways + way) as u32;
         self.policy.fill(set, way, self.ways);
     }
 
+    #[inline(always)]
     fn victim(&mut self, set: usize) -> usize {
         self.policy.victim(set, self.ways)
     }

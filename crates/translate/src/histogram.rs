@@ -19,8 +19,20 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, value: u64) {
+        // `counts` never grows past `EXACT_LIMIT`: a value it has room for
+        // is exact.
+        match usize::try_from(value).ok().and_then(|index| self.counts.get_mut(index)) {
+            Some(count) => *count += 1,
+            None => self.record_new(value),
+        }
+    }
+
+    /// A value larger than any so far.
+    #[cold]
+    #[inline(never)]
+    fn record_new(&mut self, value: u64) {
         if value >= EXACT_LIMIT {
             self.overflow += 1;
             self.overflow_max = self.overflow_max.max(value);

@@ -251,12 +251,23 @@ pub struct WalkResult {
     pub leaf: (usize, usize),
 }
 
+/// How one level takes its index from a virtual address.
+#[derive(Clone, Copy, Debug, Default)]
+struct Step {
+    shift: u32,
+    mask: u64,
+}
+
 /// The page tables of every address space, and the memory behind them.
 #[derive(Clone, Debug)]
 pub struct PageTables {
     shape: TableShape,
     /// Bits below each level's index (the page shift of a leaf there).
     shifts: Vec<u32>,
+    /// Per level, precomputed for the walk: the shift and mask that take
+    /// its index out of a virtual address.
+    steps: [Step; MAX_LEVELS],
+    entry_bytes: u64,
     levels: Vec<Level>,
     /// Whether dirty bits are kept per lane (`lane_dirty`), not in entries.
     lanes: bool,
@@ -273,8 +284,14 @@ impl PageTables {
     /// Empty tables of `shape`; frames come from the allocator each call
     /// that may need one is given.
     pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables {
+        let mut steps = [Step::default(); MAX_LEVELS];
+        for (level, step) in steps.iter_mut().enumerate().take(shape.index_bits.len()) {
+            *step = Step { shift: shape.leaf_shift(level), mask: (1u64 << shape.index_bits[level]) - 1 };
+        }
         PageTables {
             shifts: (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect(),
+            steps,
+            entry_bytes: u64::from(shape.entry_bytes),
             levels: shape
                 .index_bits
                 .iter()
@@ -341,12 +358,10 @@ impl PageTables {
         self.roots[space]
     }
 
+    #[inline(always)]
     fn index(&self, level: usize, va: u64) -> usize {
-        ((va >> self.shifts[level]) & ((1 << self.shape.index_bits[level]) - 1)) as usize
-    }
-
-    fn entry_addr(&self, level: usize, node: usize, index: usize) -> u64 {
-        self.levels[level].bases[node] + (index as u64) * u64::from(self.shape.entry_bytes)
+        let step = self.steps[level];
+        ((va >> step.shift) & step.mask) as usize
     }
 
     /// Walks `space`'s table for `va`, faulting in what is missing, setting
@@ -385,29 +400,30 @@ impl PageTables {
             promoted: None,
             leaf: (0, 0),
         };
-        for level in 0..self.levels() {
+        for level in 0..self.levels.len().min(MAX_LEVELS) {
             let index = self.index(level, va);
-            result.entry_addrs[level] = self.entry_addr(level, node, index);
-            result.levels = level + 1;
-            let slot = self.levels[level].slot(node, index);
-            let (mut flags, mut child) = self.levels[level].read(slot);
+            let nodes = &self.levels[level];
+            result.entry_addrs[level] = nodes.bases[node] + index as u64 * self.entry_bytes;
+            let slot = nodes.slot(node, index);
+            let (mut flags, mut child) = nodes.read(slot);
             if flags & PRESENT == 0 {
                 result.faulted = true;
                 (flags, child) = self.fill(level, slot, va, frames);
             }
             if flags & LEAF != 0 {
                 let mut updated = flags | ACCESSED;
-                result.set_accessed = flags & ACCESSED == 0;
                 if write {
                     updated |= DIRTY;
-                    result.set_dirty = flags & DIRTY == 0;
                 }
                 if updated != flags {
                     self.levels[level].set_flags(slot, updated);
                 }
+                result.levels = level + 1;
+                result.set_accessed = flags & ACCESSED == 0;
+                result.set_dirty = write && flags & DIRTY == 0;
                 result.leaf = (level, slot);
                 result.dirty = updated & DIRTY != 0;
-                result.page_shift = self.shifts[level];
+                result.page_shift = self.steps[level].shift;
                 return result;
             }
             node = child;
@@ -424,6 +440,8 @@ impl PageTables {
     /// `va`: a leaf if the policy's page size for `va` is this level's,
     /// else a new node below; returns its flags and the new node's id (0
     /// for a leaf).
+    #[cold]
+    #[inline(never)]
     fn fill(&mut self, level: usize, slot: usize, va: u64, frames: &mut FrameAllocator) -> (u8, usize) {
         let wanted = match self.policy {
             PagePolicy::Thp { small, large, promote_after } => {

@@ -85,7 +85,7 @@ impl Policy {
     }
 
     /// A hit on `way` of `set`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hit(&mut self, set: usize, way: usize, ways: usize) {
         match self {
             Policy::Lru { stamps, clock } => {
@@ -101,7 +101,7 @@ impl Policy {
     }
 
     /// A new entry in `way` of `set`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fill(&mut self, set: usize, way: usize, ways: usize) {
         match self {
             Policy::Lru { stamps, clock } | Policy::Fifo { stamps, clock } => {
@@ -117,12 +117,19 @@ impl Policy {
     }
 
     /// The way of full set `set` to evict.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn victim(&mut self, set: usize, ways: usize) -> usize {
         match self {
             Policy::Lru { stamps, .. } | Policy::Fifo { stamps, .. } => {
                 let stamps = &stamps[set * ways..(set + 1) * ways];
-                (0..ways).min_by_key(|&way| stamps[way]).expect("at least one way")
+                // The first of the oldest (stamps are distinct once filled).
+                let (mut victim, mut oldest) = (0, u64::MAX);
+                for (way, &stamp) in stamps.iter().enumerate() {
+                    if stamp < oldest {
+                        (victim, oldest) = (way, stamp);
+                    }
+                }
+                victim
             }
             Policy::TreePlru { bits, leaves } => {
                 let bits = &bits[set * *leaves..(set + 1) * *leaves];

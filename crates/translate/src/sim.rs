@@ -299,11 +299,12 @@ impl Simulator {
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         let mut at = 0;
         while at < accesses.len() {
-            if !std::mem::take(&mut self.left_fast_path) {
+            let after_miss = std::mem::take(&mut self.left_fast_path);
+            if !after_miss {
                 at += self.run_hits(&accesses[at..]);
             }
             if let Some(access) = accesses.get(at) {
-                if let Err(addr) = self.access(access) {
+                if let Err(addr) = self.access(access, after_miss) {
                     return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
                 }
                 at += 1;
@@ -391,7 +392,11 @@ impl Simulator {
     }
 
     #[inline]
-    fn access(&mut self, access: &Access) -> Result<(), u64> {
+    /// `after_miss`: the reference before left the fast path, so this one
+    /// is unlikely to hit where the fast path looks: its first page goes
+    /// straight to the full lookup (which finds the same hits; the fast
+    /// path only saves work).
+    fn access(&mut self, access: &Access, after_miss: bool) -> Result<(), u64> {
         let last = access.last_byte();
         if last > self.max_va {
             return Err(access.addr);
@@ -407,8 +412,14 @@ impl Simulator {
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;
         let mut va = access.addr;
+        let mut fast = !after_miss;
         loop {
-            let shift = self.translate(va, kind, write, instruction);
+            let shift = if fast {
+                self.translate(va, kind, write, instruction)
+            } else {
+                fast = true;
+                self.translate_slow(va, kind, write, instruction)
+            };
             let page_last = va | ((1u64 << shift) - 1);
             if last <= page_last {
                 break;
@@ -657,6 +668,15 @@ impl Simulator {
     /// (a fault, so a walk in every lane at once) drops the stale cached
     /// translations everywhere.
     fn walk_lanes(&mut self, lanes: u64, kind: Kind, request: &WalkRequest) -> (u32, u64) {
+        if let [state] = self.lanes.as_mut_slice() {
+            // One configuration: one walk, no lane masks.
+            let outcome = state.walker.walk(request);
+            state.walks[kind] += 1;
+            if let Some(promoted) = outcome.promoted {
+                self.drop_promoted(promoted, request.tag);
+            }
+            return (outcome.page_shift, u64::from(outcome.dirty));
+        }
         let mut shift = None;
         let mut dirty = 0;
         let mut promoted = None;
@@ -683,20 +703,26 @@ impl Simulator {
                 promoted = outcome.promoted;
             }
         }
-        if let Some((base, shift)) = promoted {
-            // The small pages of the region are gone: drop their cached
-            // translations (as the OS's shootdown would) and the walk caches
-            // of the space (INVLPG also empties paging-structure caches).
-            let end = base + ((1u64 << shift) - 1);
-            let tag = request.tag;
-            let (shared, swept) = self.invalidate_tlbs(|s, first, last| s == tag && first >= base && last <= end);
-            self.counters.promotion_invalidations += shared;
-            for (lane, state) in self.lanes.iter_mut().enumerate() {
-                state.promotion_invalidations += swept.get(lane).copied().unwrap_or(0);
-                state.walker.flush_space(tag);
-            }
+        if let Some(promoted) = promoted {
+            self.drop_promoted(promoted, request.tag);
         }
         (shift.expect("at least one lane walked"), dirty)
+    }
+
+    /// A THP promotion replaced the small pages of the region `(base,
+    /// shift)` of the space tagged `tag`: drops their cached translations
+    /// (as the OS's shootdown would) and the walk caches of the space
+    /// (INVLPG also empties paging-structure caches).
+    #[cold]
+    #[inline(never)]
+    fn drop_promoted(&mut self, (base, shift): (u64, u32), tag: u32) {
+        let end = base + ((1u64 << shift) - 1);
+        let (shared, swept) = self.invalidate_tlbs(|s, first, last| s == tag && first >= base && last <= end);
+        self.counters.promotion_invalidations += shared;
+        for (lane, state) in self.lanes.iter_mut().enumerate() {
+            state.promotion_invalidations += swept.get(lane).copied().unwrap_or(0);
+            state.walker.flush_space(tag);
+        }
     }
 
     /// Dirty-bit assists in the lanes `lanes`: a store found the translation

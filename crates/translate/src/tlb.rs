@@ -296,6 +296,10 @@ impl Tlb {
                         let &(_, size_index) = array.shifts.iter().find(|&&(s, _)| s == shift).expect("held");
                         ((shift, size_index), slot)
                     })
+            } else if let [(shift, size_index)] = *array.shifts {
+                // One size (held, or the array would have been skipped).
+                let page = va >> shift;
+                array.store.lookup(page, key(page, shift), space).map(|slot| ((shift, size_index), slot))
             } else {
                 array.shifts.iter().zip(&array.held).filter(|(_, &held)| held > 0).find_map(
                     |(&(shift, size_index), _)| {

@@ -306,14 +306,23 @@ impl Walker {
     }
 
     /// Walks for `request` (faulting in what is missing).
+    #[inline]
     pub fn walk(&mut self, request: &WalkRequest) -> WalkOutcome {
+        if let Mmu::Native(native) = &mut self.mmu {
+            let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
+            return self.cost_native_walk(request, &found);
+        }
+        self.walk_virtualized(request)
+    }
+
+    /// `walk` in the nested and shadow modes (out of line: the native walk
+    /// is the hot one).
+    #[inline(never)]
+    fn walk_virtualized(&mut self, request: &WalkRequest) -> WalkOutcome {
         let mut host_faults = 0u64;
         let mut exit = None;
         let outcome = match &mut self.mmu {
-            Mmu::Native(native) => {
-                let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
-                return self.cost_native_walk(request, &found);
-            }
+            Mmu::Native(_) => unreachable!("native walks are `walk`'s"),
             Mmu::Nested(nested) => {
                 Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
                 let mut shared = Shared {
@@ -347,10 +356,26 @@ impl Walker {
     /// Counts the accessed and dirty bits the walk that found `found` set,
     /// and returns the references and cycles reading its levels costs
     /// (page-walk caches, then memory): native and shadow walks alike.
-    #[inline]
+    #[inline(always)]
     fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult) -> (u32, u32) {
         self.counters.accessed_bits_set += u64::from(found.set_accessed);
         self.counters.dirty_bits_set += u64::from(found.set_dirty);
+        if let (PageWalkCache::None, &WalkMemory::Fixed(latency)) = (&self.pwc, &self.memory) {
+            // Nothing to skip, every level one reference of the same cost:
+            // what `walk_levels` would count, without its per-level probes.
+            for count in &mut self.counters.references_by_level[..found.levels] {
+                *count += 1;
+            }
+            let references = found.levels as u32;
+            return (references, references * latency);
+        }
+        self.cost_cached_levels(request, found)
+    }
+
+    /// `cost_levels` with page-walk caches or a line cache: each level
+    /// probed, each reference priced.
+    #[inline(never)]
+    fn cost_cached_levels(&mut self, request: &WalkRequest, found: &WalkResult) -> (u32, u32) {
         let memory = &mut self.memory;
         let counters = &mut self.counters;
         walk_levels(
