@@ -464,8 +464,31 @@ fn miss_heavy(table: &mut Table) {
     }
 }
 
+/// Native speed depends on how often references walk: each committed trace
+/// alone (six times over, as in the mix), hit-heavy to walk-heavy.
+fn samples(table: &mut Table) {
+    let traces = repo().join("traces");
+    let mrecs = |records: u64, time: Duration| format!("{:.1}", records as f64 / 1e6 / time.as_secs_f64());
+    let skylake = preset("skylake");
+    for name in SAMPLES {
+        let once = read_records(&traces.join(name));
+        let records: Vec<Access> = (0..REPEATS).flat_map(|_| once.iter().copied()).collect();
+        let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&skylake, &records));
+        table.row(
+            &format!(
+                "simulate skylake, records in memory, 1 thread, {:.3}% of refs walk",
+                100.0 * walks as f64 / refs as f64
+            ),
+            &format!("{name} ({:.1} M refs)", refs as f64 / 1e6),
+            mrecs(refs, time),
+            "M refs/s",
+            time,
+        );
+    }
+}
+
 fn main() {
-    // MMUSIM_BENCH_ONLY=parse,simulate,miss-heavy,sweep,one-pass,memory:
+    // MMUSIM_BENCH_ONLY=parse,simulate,samples,miss-heavy,sweep,one-pass,memory:
     // some sections only.
     let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
     let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
@@ -481,10 +504,15 @@ fn main() {
         println!("gups, {name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
         return;
     }
-    if only.as_deref() == Some("miss-heavy") {
+    if only.as_ref().is_some_and(|o| o.split(',').all(|s| s == "miss-heavy" || s == "samples")) {
         // Needs none of the large inputs.
         let mut table = Table { rows: Vec::new() };
-        miss_heavy(&mut table);
+        if section("samples") {
+            samples(&mut table);
+        }
+        if section("miss-heavy") {
+            miss_heavy(&mut table);
+        }
         table.print();
         return;
     }
@@ -555,23 +583,8 @@ fn main() {
         let (refs, time) = best(PASSES, || run_end_to_end(&config, &inputs.binary));
         table.row(&format!("simulate {name}, mmusim run from binary"), &input, mrecs(refs, time), "M refs/s", time);
     }
-    // Native speed depends on how often references walk: each committed
-    // trace alone (six times over, as in the mix).
-    let skylake = preset("skylake");
-    for name in SAMPLES.into_iter().filter(|_| section("simulate")) {
-        let once = read_records(&traces.join(name));
-        let records: Vec<Access> = (0..REPEATS).flat_map(|_| once.iter().copied()).collect();
-        let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&skylake, &records));
-        table.row(
-            &format!(
-                "simulate skylake, records in memory, 1 thread, {:.3}% of refs walk",
-                100.0 * walks as f64 / refs as f64
-            ),
-            &format!("{name} ({:.1} M refs)", refs as f64 / 1e6),
-            mrecs(refs, time),
-            "M refs/s",
-            time,
-        );
+    if section("simulate") || section("samples") {
+        samples(&mut table);
     }
     if section("simulate") {
         let config = preset("skylake");

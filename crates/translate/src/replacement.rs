@@ -122,14 +122,7 @@ impl Policy {
         match self {
             Policy::Lru { stamps, .. } | Policy::Fifo { stamps, .. } => {
                 let stamps = &stamps[set * ways..(set + 1) * ways];
-                // The first of the oldest (stamps are distinct once filled).
-                let (mut victim, mut oldest) = (0, u64::MAX);
-                for (way, &stamp) in stamps.iter().enumerate() {
-                    if stamp < oldest {
-                        (victim, oldest) = (way, stamp);
-                    }
-                }
-                victim
+                (0..ways).min_by_key(|&way| stamps[way]).expect("at least one way")
             }
             Policy::TreePlru { bits, leaves } => {
                 let bits = &bits[set * *leaves..(set + 1) * *leaves];

@@ -299,12 +299,11 @@ impl Simulator {
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         let mut at = 0;
         while at < accesses.len() {
-            let after_miss = std::mem::take(&mut self.left_fast_path);
-            if !after_miss {
+            if !std::mem::take(&mut self.left_fast_path) {
                 at += self.run_hits(&accesses[at..]);
             }
             if let Some(access) = accesses.get(at) {
-                if let Err(addr) = self.access(access, after_miss) {
+                if let Err(addr) = self.access(access) {
                     return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
                 }
                 at += 1;
@@ -392,11 +391,7 @@ impl Simulator {
     }
 
     #[inline]
-    /// `after_miss`: the reference before left the fast path, so this one
-    /// is unlikely to hit where the fast path looks: its first page goes
-    /// straight to the full lookup (which finds the same hits; the fast
-    /// path only saves work).
-    fn access(&mut self, access: &Access, after_miss: bool) -> Result<(), u64> {
+    fn access(&mut self, access: &Access) -> Result<(), u64> {
         let last = access.last_byte();
         if last > self.max_va {
             return Err(access.addr);
@@ -412,14 +407,8 @@ impl Simulator {
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;
         let mut va = access.addr;
-        let mut fast = !after_miss;
         loop {
-            let shift = if fast {
-                self.translate(va, kind, write, instruction)
-            } else {
-                fast = true;
-                self.translate_slow(va, kind, write, instruction)
-            };
+            let shift = self.translate(va, kind, write, instruction);
             let page_last = va | ((1u64 << shift) - 1);
             if last <= page_last {
                 break;
