@@ -180,6 +180,17 @@ struct Swept {
 
 pub use crate::lanes::NotOnePass;
 
+/// A translation found below a level of a path, to be cached above it:
+/// `va`'s page of `shift` in the space tagged `tag`, dirty in the lanes
+/// `dirty` has.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    tag: u32,
+    va: u64,
+    shift: u32,
+    dirty: u64,
+}
+
 /// Iterates the lanes (bit positions) set in `mask`.
 fn lanes_in(mut mask: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
@@ -561,11 +572,7 @@ impl Simulator {
                         lane.swept.hits_by_size[size_index] += 1;
                     }
                 }
-                let path = if instruction { &self.instruction_path } else { &self.data_path };
-                for &upper in &path[..depth] {
-                    self.tlbs[upper].count_miss(kind, hit.page_shift);
-                    self.tlbs[upper].fill(tag, va, hit.page_shift, dirty);
-                }
+                self.fill_above(depth, instruction, kind, Found { tag, va, shift: hit.page_shift, dirty });
                 return hit.page_shift;
             }
             if t == swept_tlb {
@@ -574,12 +581,21 @@ impl Simulator {
         }
         // A miss at every level, in every lane: each lane walks.
         let (shift, dirty) = self.walk_lanes(self.all_lanes, kind, &request);
-        let path = if instruction { &self.instruction_path } else { &self.data_path };
-        for &level in path {
-            self.tlbs[level].count_miss(kind, shift);
-            self.tlbs[level].fill(tag, va, shift, dirty);
-        }
+        let every_level = if instruction { self.instruction_path.len() } else { self.data_path.len() };
+        self.fill_above(every_level, instruction, kind, Found { tag, va, shift, dirty });
         shift
+    }
+
+    /// The fill rule: the TLBs of the path above `depth` (where the
+    /// translation was found; the path's length when it was walked) each
+    /// count a miss and cache the translation.
+    #[inline(always)]
+    fn fill_above(&mut self, depth: usize, instruction: bool, kind: Kind, found: Found) {
+        let path = if instruction { &self.instruction_path } else { &self.data_path };
+        for &upper in &path[..depth] {
+            self.tlbs[upper].count_miss(kind, found.shift);
+            self.tlbs[upper].fill(found.tag, found.va, found.shift, found.dirty);
+        }
     }
 
     /// The rest of a lookup that missed every shared array down to the
@@ -643,11 +659,7 @@ impl Simulator {
                 }
             }
         }
-        let path = if instruction { &self.instruction_path } else { &self.data_path };
-        for &upper in &path[..depth] {
-            self.tlbs[upper].count_miss(kind, shift);
-            self.tlbs[upper].fill(tag, va, shift, dirty);
-        }
+        self.fill_above(depth, instruction, kind, Found { tag, va, shift, dirty });
         shift
     }
 
