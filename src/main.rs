@@ -146,12 +146,12 @@ struct WorkloadArgs {
 }
 
 impl WorkloadArgs {
-    fn load(&self) -> Result<Workload, String> {
+    fn load(&self) -> Result<Workload, Failure> {
         match &self.workload {
-            Some(path) => Workload::load(path).map_err(|e| e.to_string()),
+            Some(path) => Ok(Workload::load(path)?),
             None => {
                 let workload = Workload::new(self.traces.iter().map(TraceSpec::new).collect(), self.quantum);
-                workload.validate()?;
+                workload.validate().map_err(Failure::Arguments)?;
                 Ok(workload)
             }
         }
@@ -180,57 +180,142 @@ fn parse_output_format(s: &str) -> Result<OutputFormat, String> {
     s.parse()
 }
 
-/// Exit status for input the command cannot use (bad trace, bad arguments).
+/// Exit status for input the command cannot use (bad trace, config, spec,
+/// tolerances or arguments) and for outputs it cannot write.
 const BAD_INPUT: u8 = 2;
+
+/// Exit status of a check that found a regression.
+const REGRESSED: u8 = 1;
+
+/// Why a command failed: what, and (in the error each carries) which file,
+/// key or line. The exit status follows from the kind.
+#[derive(Debug)]
+enum Failure {
+    /// A config file or `--set` override that cannot be used.
+    Config(mmusim_report::config_file::ConfigFileError),
+    /// A trace or workload file that cannot be read, or a trace that
+    /// cannot be written.
+    Trace(mmusim_trace::TraceError),
+    /// A run that could not finish or write its results.
+    Run(mmusim_report::run::RunError),
+    /// A sweep spec that cannot be used.
+    Plan(mmusim_report::plan::PlanError),
+    /// A sweep or merge that could not start or finish.
+    Sweep(mmusim_report::sweep::SweepError),
+    /// A check whose tables or tolerances cannot be used.
+    Check(mmusim_report::check::CheckError),
+    /// Arguments that parse but cannot be used together.
+    Arguments(String),
+    /// Runs of a sweep that failed, each message naming its run, out of
+    /// `jobs`.
+    RunsFailed { failed: Vec<String>, jobs: usize },
+    /// A file the command writes besides results (check's JSON).
+    Write { path: PathBuf, error: std::io::Error },
+    /// Standard output went wrong (other than a reader that left).
+    Stdout(std::io::Error),
+}
+
+impl Failure {
+    fn exit_status(&self) -> u8 {
+        match self {
+            Failure::Config(_)
+            | Failure::Trace(_)
+            | Failure::Run(_)
+            | Failure::Plan(_)
+            | Failure::Sweep(_)
+            | Failure::Check(_)
+            | Failure::Arguments(_)
+            | Failure::RunsFailed { .. }
+            | Failure::Write { .. }
+            | Failure::Stdout(_) => BAD_INPUT,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Config(e) => write!(f, "{e}"),
+            Failure::Trace(e) => write!(f, "{e}"),
+            Failure::Run(e) => write!(f, "{e}"),
+            Failure::Plan(e) => write!(f, "{e}"),
+            Failure::Sweep(e) => write!(f, "{e}"),
+            Failure::Check(e) => write!(f, "{e}"),
+            Failure::Arguments(why) => f.write_str(why),
+            Failure::RunsFailed { failed, jobs } => {
+                write!(f, "{} of {jobs} runs failed:", failed.len())?;
+                failed.iter().try_for_each(|failure| write!(f, "\n  {failure}"))
+            }
+            Failure::Write { path, error } => write!(f, "{}: cannot write: {error}", path.display()),
+            Failure::Stdout(error) => write!(f, "cannot write to standard output: {error}"),
+        }
+    }
+}
+
+macro_rules! failure_from {
+    ($($variant:ident($error:ty)),* $(,)?) => {
+        $(impl From<$error> for Failure {
+            fn from(e: $error) -> Failure {
+                Failure::$variant(e)
+            }
+        })*
+    };
+}
+
+failure_from!(
+    Config(mmusim_report::config_file::ConfigFileError),
+    Trace(mmusim_trace::TraceError),
+    Run(mmusim_report::run::RunError),
+    Plan(mmusim_report::plan::PlanError),
+    Sweep(mmusim_report::sweep::SweepError),
+    Check(mmusim_report::check::CheckError),
+);
 
 /// Writes to standard output. A reader that went away (`mmusim ... | head`)
 /// ends the program quietly rather than as an error.
-fn emit(text: &str) -> Result<(), String> {
+fn emit(text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(format!("cannot write to standard output: {e}")),
+        Err(e) => Err(Failure::Stdout(e)),
     }
 }
-
-/// Exit status of a check that found a regression.
-const REGRESSED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(message) => {
+        Err(failure) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("mmusim: {message}");
+                eprintln!("mmusim: {failure}");
             }
-            ExitCode::from(BAD_INPUT)
+            ExitCode::from(failure.exit_status())
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Sweep { spec, out, threads, shard, dry_run, quiet, separate } => {
             return sweep(&spec, out, threads, shard, dry_run, quiet, separate);
         }
         Command::Merge { out, shards } => {
-            let runs = mmusim_report::sweep::merge(&out, &shards).map_err(|e| e.to_string())?;
+            let runs = mmusim_report::sweep::merge(&out, &shards)?;
             emit(&format!("merged {} shards ({runs} runs) into {}\n", shards.len(), out.display()))?;
         }
         Command::Check { baseline, current, tolerances, json, bless } => {
             return check(&baseline, &current, tolerances.as_deref(), json.as_deref(), bless);
         }
         Command::Run { config, workload, overrides, out } => {
-            let config = mmusim_report::config_file::load(&config, &overrides).map_err(|e| e.to_string())?;
+            let config = mmusim_report::config_file::load(&config, &overrides)?;
             let workload = workload.load()?;
             let start = std::time::Instant::now();
-            let output = mmusim_report::run::run(&config, &workload).map_err(|e| e.to_string())?;
+            let output = mmusim_report::run::run(&config, &workload)?;
             let seconds = start.elapsed().as_secs_f64();
-            let dir = mmusim_report::summary::write_summary(&out, &output).map_err(|e| e.to_string())?;
+            let dir = mmusim_report::summary::write_summary(&out, &output)?;
             emit(&mmusim_report::summary::render(&output))?;
             emit(&format!(
                 "  {:.2} s ({:.1} M references/s){}\n",
@@ -241,26 +326,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             emit(&format!("  wrote summary.json, metrics.csv, histograms.csv and .hgrm files to {}\n", dir.display()))?;
         }
         Command::Config(ConfigCommand::Show { file, overrides }) => {
-            let config = mmusim_report::config_file::load(&file, &overrides).map_err(|e| e.to_string())?;
+            let config = mmusim_report::config_file::load(&file, &overrides)?;
             emit(&config.to_toml())?;
         }
         Command::Trace(TraceCommand::Info { files, format, json }) => {
             let mut infos = Vec::with_capacity(files.len());
             for file in &files {
-                let reader = mmusim_trace::TraceReader::open_as(file, format).map_err(|e| e.to_string())?;
-                let info = mmusim_trace::TraceInfo::collect(reader).map_err(|e| e.to_string())?;
+                let reader = mmusim_trace::TraceReader::open_as(file, format)?;
+                let info = mmusim_trace::TraceInfo::collect(reader)?;
                 if !json {
                     emit(&mmusim_report::trace_info::render(&info))?;
                 }
                 infos.push(info);
             }
             if json {
-                emit(&(serde_json::to_string_pretty(&infos).map_err(|e| e.to_string())? + "\n"))?;
+                emit(&(serde_json::to_string_pretty(&infos).expect("trace statistics serialise") + "\n"))?;
             }
         }
         Command::Trace(TraceCommand::Mix { workload, output }) => {
             let workload = workload.load()?;
-            let mut mix = workload.open().map_err(|e| e.to_string())?;
+            let mut mix = workload.open()?;
             let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
             let description = format!(
                 "mixed by mmusim {} from {} with a quantum of {} instructions",
@@ -268,8 +353,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 names.join(", "),
                 workload.quantum
             );
-            let written = mmusim_trace::write_trace(&mut mix, &output, OutputFormat::Mmusim, &description)
-                .map_err(|e| e.to_string())?;
+            let written = mmusim_trace::write_trace(&mut mix, &output, OutputFormat::Mmusim, &description)?;
             emit(&format!(
                 "{}: {} references, {} instructions\n",
                 output.display(),
@@ -279,7 +363,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Convert { input, output, format, to } => {
             let to = to.unwrap_or_else(|| OutputFormat::from_path(&output));
-            let summary = mmusim_trace::convert(&input, format, &output, to).map_err(|e| e.to_string())?;
+            let summary = mmusim_trace::convert(&input, format, &output, to)?;
             emit(&format!(
                 "{} ({}, {}) -> {} ({}, {}): {} references, {} instructions\n",
                 input.display(),
@@ -304,34 +388,29 @@ fn sweep(
     dry_run: bool,
     quiet: bool,
     separate: bool,
-) -> Result<ExitCode, String> {
-    let plan = mmusim_report::plan::load(spec).map_err(|e| e.to_string())?;
+) -> Result<ExitCode, Failure> {
+    let plan = mmusim_report::plan::load(spec)?;
     if dry_run {
         emit(&mmusim_report::sweep::render_plan(&plan))?;
         return Ok(ExitCode::SUCCESS);
     }
     let shard = match shard {
         Some(shard) => Some(shard),
-        None => mmusim_report::sweep::Shard::from_slurm(|name| std::env::var(name).ok())?,
+        None => mmusim_report::sweep::Shard::from_slurm(|name| std::env::var(name).ok()).map_err(Failure::Arguments)?,
     };
     if threads == Some(0) {
-        return Err("--threads: give at least 1".into());
+        return Err(Failure::Arguments("--threads: give at least 1".into()));
     }
     let out = out.unwrap_or_else(|| PathBuf::from("results/sweeps").join(&plan.name));
     let options =
         mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet, one_pass: !separate };
-    let outcome = mmusim_report::sweep::execute(&plan, &options).map_err(|e| e.to_string())?;
+    let outcome = mmusim_report::sweep::execute(&plan, &options)?;
     emit(&mmusim_report::sweep::render(&plan, &options, &outcome))?;
     emit(&format!("  {} threads{}\n", rayon_threads(threads), peak_memory()))?;
     if outcome.failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        let mut message = format!("{} of {} runs failed:", outcome.failures.len(), outcome.jobs);
-        for failure in &outcome.failures {
-            message.push_str("\n  ");
-            message.push_str(failure);
-        }
-        Err(message)
+        Err(Failure::RunsFailed { failed: outcome.failures, jobs: outcome.jobs })
     }
 }
 
@@ -346,27 +425,27 @@ fn check(
     tolerances: Option<&std::path::Path>,
     json: Option<&std::path::Path>,
     bless: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Failure> {
     use mmusim_report::check;
     let tolerances = match tolerances {
-        Some(path) => check::Tolerances::load(path).map_err(|e| e.to_string())?,
+        Some(path) => check::Tolerances::load(path)?,
         None => check::Tolerances::default(),
     };
-    let current_table = check::read_table(current).map_err(|e| e.to_string())?;
+    let current_table = check::read_table(current)?;
     let baseline_exists = baseline.exists();
     if baseline_exists || !bless {
-        let baseline_table = check::read_table(baseline).map_err(|e| e.to_string())?;
+        let baseline_table = check::read_table(baseline)?;
         let report = check::check(&baseline_table, &current_table, &tolerances);
         emit(&check::render(&report, baseline_table.rows.len()))?;
         if let Some(path) = json {
             mmusim_trace::write_atomically(path, report.to_json().as_bytes())
-                .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+                .map_err(|error| Failure::Write { path: path.to_owned(), error })?;
         }
         if !bless {
             return Ok(if report.failed() { ExitCode::from(REGRESSED) } else { ExitCode::SUCCESS });
         }
     }
-    let written = check::bless(baseline, &current_table).map_err(|e| e.to_string())?;
+    let written = check::bless(baseline, &current_table)?;
     emit(&format!("blessed: {} is the new baseline\n", written.display()))?;
     Ok(ExitCode::SUCCESS)
 }

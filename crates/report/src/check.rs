@@ -18,13 +18,27 @@ use serde::{Deserialize, Serialize};
 /// not a regression but any real change is.
 pub const FLOAT_RELATIVE_TOLERANCE: f64 = 1e-9;
 
-/// Input a check cannot use.
+/// A check that cannot be made: which file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckError(pub String);
+pub enum CheckError {
+    /// A file cannot be read, or the blessed baseline cannot be written
+    /// (`action`: read, create, write).
+    File { path: PathBuf, action: &'static str, why: String },
+    /// A tolerance file is not valid (`why` names the key).
+    Tolerances { path: PathBuf, why: String },
+    /// A metrics table is not valid (`why` names the line where there is
+    /// one).
+    Table { path: PathBuf, why: String },
+}
 
 impl std::fmt::Display for CheckError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            CheckError::File { path, action, why } => write!(f, "{}: cannot {action}: {why}", path.display()),
+            CheckError::Tolerances { path, why } | CheckError::Table { path, why } => {
+                write!(f, "{}: {why}", path.display())
+            }
+        }
     }
 }
 
@@ -74,9 +88,12 @@ pub struct Tolerances {
 
 impl Tolerances {
     pub fn load(path: &Path) -> Result<Tolerances, CheckError> {
-        let at = |message: String| CheckError(format!("{}: {message}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| at(format!("cannot read: {e}")))?;
-        Tolerances::parse(&text).map_err(at)
+        let text = std::fs::read_to_string(path).map_err(|e| CheckError::File {
+            path: path.to_owned(),
+            action: "read",
+            why: e.to_string(),
+        })?;
+        Tolerances::parse(&text).map_err(|why| CheckError::Tolerances { path: path.to_owned(), why })
     }
 
     pub fn parse(text: &str) -> Result<Tolerances, String> {
@@ -141,11 +158,12 @@ pub struct Table {
 /// The metrics table at `path`: a `metrics.csv`, or a directory holding one.
 pub fn read_table(path: &Path) -> Result<Table, CheckError> {
     let file = if path.is_dir() { path.join("metrics.csv") } else { path.to_owned() };
-    let at = |message: String| CheckError(format!("{}: {message}", file.display()));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(&file)
-        .map_err(|e| at(format!("cannot read: {}", csv_message(&e))))?;
+    let at = |why: String| CheckError::Table { path: file.clone(), why };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(&file).map_err(|e| CheckError::File {
+        path: file.clone(),
+        action: "read",
+        why: csv_message(&e),
+    })?;
     let header: Vec<String> = reader.headers().map_err(|e| at(csv_message(&e)))?.iter().map(str::to_owned).collect();
     let workload_column = header.iter().position(|h| h == "workload");
     let (Some("run"), Some(workload_column)) = (header.first().map(String::as_str), workload_column) else {
@@ -357,7 +375,11 @@ pub fn check(baseline: &Table, current: &Table, tolerances: &Tolerances) -> Repo
 pub fn bless(baseline: &Path, current: &Table) -> Result<PathBuf, CheckError> {
     let is_file = !baseline.is_dir() && baseline.extension().is_some_and(|e| e == "csv");
     let dest = if is_file { baseline.to_owned() } else { baseline.join("metrics.csv") };
-    let io = |path: &Path, what: &str, e: std::io::Error| CheckError(format!("{}: cannot {what}: {e}", path.display()));
+    let io = |path: &Path, action: &'static str, e: std::io::Error| CheckError::File {
+        path: path.to_owned(),
+        action,
+        why: e.to_string(),
+    };
     let bytes = std::fs::read(&current.path).map_err(|e| io(&current.path, "read", e))?;
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, "create", e))?;
@@ -524,9 +546,14 @@ mod tests {
         for (text, want) in cases {
             let path = dir.path().join("m.csv");
             std::fs::write(&path, text).unwrap();
-            let err = read_table(&path).unwrap_err().0;
+            let err = read_table(&path).unwrap_err();
+            assert!(matches!(&err, CheckError::Table { path: at, .. } if *at == path), "{err:?}");
+            let err = err.to_string();
             assert!(err.contains(want) && err.contains("m.csv"), "{err}");
         }
-        assert!(read_table(&dir.path().join("none.csv")).unwrap_err().0.contains("cannot read"));
+        let missing = dir.path().join("none.csv");
+        let err = read_table(&missing).unwrap_err();
+        assert!(matches!(&err, CheckError::File { path, action: "read", .. } if *path == missing), "{err:?}");
+        assert!(err.to_string().contains("cannot read"));
     }
 }

@@ -21,13 +21,46 @@ use crate::config_file;
 /// few enough that a typo (a range with step 1) is caught before it runs.
 pub const MAX_RUNS: usize = 100_000;
 
-/// A spec or plan that cannot be used, with what and where.
+/// A sweep spec that cannot be used: which file, where in it, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError(pub String);
+pub enum PlanError {
+    /// The spec cannot be read, or is not TOML of a spec's shape.
+    Unreadable { spec: PathBuf, why: String },
+    /// Part of the spec is wrong; `at` names it where there is a name: a
+    /// key (`axes.tlb.l1d.entries`, `set.pages.size`) or a table
+    /// (`workload[2]`).
+    Invalid { spec: PathBuf, at: Option<String>, why: String },
+    /// A config the spec lists cannot be read (`why` names the config).
+    Config { spec: PathBuf, why: String },
+    /// One run's config is refused (an axis value a config cannot take).
+    Run { spec: PathBuf, run: String, why: String },
+    /// The spec expands to more runs than a sweep may hold.
+    TooManyRuns { spec: PathBuf, runs: usize },
+}
+
+impl PlanError {
+    fn invalid(spec: &Path, at: impl Into<Option<String>>, why: impl fmt::Display) -> PlanError {
+        PlanError::Invalid { spec: spec.to_owned(), at: at.into(), why: why.to_string() }
+    }
+
+    fn run(spec: &Path, run: &str, why: impl fmt::Display) -> PlanError {
+        PlanError::Run { spec: spec.to_owned(), run: run.to_owned(), why: why.to_string() }
+    }
+}
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            PlanError::Unreadable { spec, why } | PlanError::Config { spec, why } => {
+                write!(f, "{}: {why}", spec.display())
+            }
+            PlanError::Invalid { spec, at: Some(at), why } => write!(f, "{}: {at}: {why}", spec.display()),
+            PlanError::Invalid { spec, at: None, why } => write!(f, "{}: {why}", spec.display()),
+            PlanError::Run { spec, run, why } => write!(f, "{}: run {run}: {why}", spec.display()),
+            PlanError::TooManyRuns { spec, runs } => {
+                write!(f, "{}: {runs} runs is more than the {MAX_RUNS} a sweep may hold", spec.display())
+            }
+        }
     }
 }
 
@@ -140,24 +173,21 @@ pub fn tidy_join(dir: &Path, path: &Path) -> PathBuf {
     }
 }
 
-fn spec_error(spec: &Path, message: impl fmt::Display) -> PlanError {
-    PlanError(format!("{}: {message}", spec.display()))
-}
-
 /// Reads a sweep spec and expands it into a plan, resolving every run's
 /// config, so a misspelt key or an impossible geometry stops the sweep
 /// before anything runs.
 pub fn load(spec: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(spec).map_err(|e| spec_error(spec, format!("cannot read: {e}")))?;
-    let file: SpecFile = config_file::parse_toml(&text).map_err(|e| spec_error(spec, e))?;
+    let unreadable = |why: String| PlanError::Unreadable { spec: spec.to_owned(), why };
+    let text = std::fs::read_to_string(spec).map_err(|e| unreadable(format!("cannot read: {e}")))?;
+    let file: SpecFile = config_file::parse_toml(&text).map_err(unreadable)?;
     let dir = spec.parent().unwrap_or(Path::new(""));
     let configs = match (file.config, file.configs) {
         (Some(one), None) => vec![one],
         (None, Some(many)) if !many.is_empty() => many,
         (None, None) | (None, Some(_)) => {
-            return Err(spec_error(spec, "expected `config = \"FILE\"` or `configs = [\"FILE\", ...]`"))
+            return Err(PlanError::invalid(spec, None, "expected `config = \"FILE\"` or `configs = [\"FILE\", ...]`"))
         }
-        (Some(_), Some(_)) => return Err(spec_error(spec, "give `config` or `configs`, not both")),
+        (Some(_), Some(_)) => return Err(PlanError::invalid(spec, None, "give `config` or `configs`, not both")),
     };
     let workloads = workloads(spec, dir, file.traces, file.workloads)?;
     let mut set = Vec::new();
@@ -187,7 +217,7 @@ fn workloads(
         })
         .collect();
     for (i, entry) in entries.into_iter().enumerate() {
-        let at = |message: String| spec_error(spec, format!("workload[{i}]: {message}"));
+        let at = |message: String| PlanError::invalid(spec, format!("workload[{i}]"), message);
         let workload = match entry.file {
             Some(file) => {
                 if entry.quantum.is_some() || !entry.trace.is_empty() {
@@ -218,15 +248,16 @@ fn workloads(
         out.push(NamedWorkload { name, workload });
     }
     if out.is_empty() {
-        return Err(spec_error(spec, "no workloads: give `traces = [...]` or [[workload]] tables"));
+        return Err(PlanError::invalid(spec, None, "no workloads: give `traces = [...]` or [[workload]] tables"));
     }
     for (i, w) in out.iter().enumerate() {
         if w.name.is_empty() || w.name.contains(['/', '\\']) || w.name.starts_with('.') {
-            return Err(spec_error(spec, format!("workload name {:?} cannot name a directory", w.name)));
+            return Err(PlanError::invalid(spec, None, format!("workload name {:?} cannot name a directory", w.name)));
         }
         if out[..i].iter().any(|other| other.name == w.name) {
-            return Err(spec_error(
+            return Err(PlanError::invalid(
                 spec,
+                None,
                 format!("two workloads are named {:?}; give [[workload]] tables distinct `name`s", w.name),
             ));
         }
@@ -258,7 +289,7 @@ fn join(prefix: &str, key: &str) -> String {
 fn flatten_axes(spec: &Path, prefix: &str, table: toml::Table, out: &mut Vec<Axis>) -> Result<(), PlanError> {
     for (key, value) in table {
         let key = join(prefix, &key);
-        let at = |message: &str| spec_error(spec, format!("axes.{key}: {message}"));
+        let at = |message: &str| PlanError::invalid(spec, format!("axes.{key}"), message);
         let values =
             match value {
                 toml::Value::Table(inner) if inner.contains_key("from") => range(inner).map_err(|m| at(&m))?,
@@ -350,7 +381,7 @@ fn expand(
     let points: usize =
         axes.iter().map(|a| a.values.len()).try_fold(configs.len(), |n, len| n.checked_mul(len)).unwrap_or(usize::MAX);
     if points > MAX_RUNS {
-        return Err(spec_error(spec, format!("{points} runs is more than the {MAX_RUNS} a sweep may hold")));
+        return Err(PlanError::TooManyRuns { spec: spec.to_owned(), runs: points });
     }
     // `mode` first: it drops the sections its mode has no use for, which
     // the other axes may then set.
@@ -359,19 +390,20 @@ fn expand(
     let mut runs = Vec::with_capacity(points);
     let mut config_names: Vec<String> = Vec::new();
     for path in configs {
-        let base = config_file::read_table(path).map_err(|e| spec_error(spec, e))?;
+        let base = config_file::read_table(path)
+            .map_err(|e| PlanError::Config { spec: spec.to_owned(), why: e.to_string() })?;
         let config_name = match base.get("name").and_then(toml::Value::as_str) {
             Some(name) => name.to_owned(),
             None => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         };
         if config_names.contains(&config_name) {
-            return Err(spec_error(spec, format!("two configs are named {config_name:?}")));
+            return Err(PlanError::invalid(spec, None, format!("two configs are named {config_name:?}")));
         }
         config_names.push(config_name.clone());
         let mut with_set = base;
         for (key, value) in set {
             config_file::set_value(&mut with_set, key, value.clone())
-                .map_err(|e| spec_error(spec, format!("set.{e}")))?;
+                .map_err(|e| PlanError::invalid(spec, None, format!("set.{e}")))?;
         }
         let mut choice = vec![0usize; axes.len()];
         loop {
@@ -385,7 +417,7 @@ fn expand(
             let id = run_id(&id_parts);
             for &a in &order {
                 config_file::set_value(&mut table, &axes[a].key, axes[a].values[choice[a]].clone())
-                    .map_err(|e| spec_error(spec, format!("run {id}: {e}")))?;
+                    .map_err(|e| PlanError::run(spec, &id, e))?;
             }
             let config = config_file::config_from_table(table, path).map_err(|e| {
                 let hints: Vec<String> = set
@@ -395,11 +427,11 @@ fn expand(
                     .filter_map(|key| missing_table(&with_set, key))
                     .collect();
                 let hint = if hints.is_empty() { String::new() } else { format!(" ({})", hints.join("; ")) };
-                spec_error(spec, format!("run {id}: {e}{hint}"))
+                PlanError::run(spec, &id, format!("{e}{hint}"))
             })?;
             check_keys_exist(&config, set.iter().map(|(k, _)| k.as_str()).chain(axes.iter().map(|a| a.key.as_str())))
                 .map_err(|key| {
-                spec_error(spec, format!("run {id}: {key} is not a key of the resolved config (misspelt?)"))
+                PlanError::run(spec, &id, format!("{key} is not a key of the resolved config (misspelt?)"))
             })?;
             runs.push(PlannedRun { id, values, config });
             // The odometer: the last axis turns fastest.
@@ -422,8 +454,9 @@ fn expand(
     }
     for (i, run) in runs.iter().enumerate() {
         if let Some(other) = runs[..i].iter().find(|r| r.id == run.id) {
-            return Err(spec_error(
+            return Err(PlanError::invalid(
                 spec,
+                None,
                 format!(
                     "two runs have the id {:?} ({:?} and {:?} differ only in characters a directory name cannot hold)",
                     run.id, other.values, run.values
@@ -552,12 +585,18 @@ mod tests {
     const MACHINE: &str = "name = \"m\"\n[tlb.l1d]\nlevel = 1\nserves = \"data\"\nentries = 64\nways = 4\n\
         [tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = 1536\nways = 12\n";
 
-    fn plan(spec: &str) -> Result<Plan, PlanError> {
+    /// The plan of `spec`, or its error's message with the directory as
+    /// `DIR`.
+    fn plan(spec: &str) -> Result<Plan, String> {
+        plan_or_error(spec).map_err(|(message, _)| message)
+    }
+
+    fn plan_or_error(spec: &str) -> Result<Plan, (String, PlanError)> {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "m.toml", MACHINE);
         write(dir.path(), "n.toml", &MACHINE.replace("\"m\"", "\"n\""));
         let path = write(dir.path(), "s.toml", spec);
-        load(&path).map_err(|PlanError(message)| PlanError(message.replace(&dir.path().display().to_string(), "DIR")))
+        load(&path).map_err(|e| (e.to_string().replace(&dir.path().display().to_string(), "DIR"), e))
     }
 
     #[test]
@@ -687,17 +726,37 @@ mod tests {
             ),
         ];
         for (spec, want) in cases {
-            let err = plan(spec).unwrap_err().0;
+            let err = plan(spec).unwrap_err();
             assert!(err.contains(want), "{spec:?}\ngave {err:?}\nwanted {want:?}");
             assert!(err.starts_with("DIR/s.toml: "), "{err}");
         }
     }
 
     #[test]
+    fn errors_say_what_failed_and_where() {
+        let kind = |spec: &str| plan_or_error(spec).map(|_| ()).unwrap_err().1;
+        assert!(matches!(kind("config = \"m.toml\"\ntraces = [\"a\"]\n[axes]\nx = []\n"),
+            PlanError::Invalid { at: Some(at), .. } if at == "axes.x"));
+        assert!(matches!(kind("config = \"gone.toml\"\ntraces = [\"a\"]\n"), PlanError::Config { .. }));
+        assert!(matches!(kind("config = \"m.toml\"\ntraces = [\"a\"]\nsweep = 1\n"), PlanError::Unreadable { .. }));
+        assert!(matches!(
+            kind("config = \"m.toml\"\ntraces = [\"a\"]\n[axes]\ntlb.l2.ways = [5]\n"),
+            PlanError::Run { run, .. } if run == "m,tlb.l2.ways=5"
+        ));
+        assert!(matches!(
+            kind(
+                "config = \"m.toml\"\ntraces = [\"a\"]\n[axes]\na = { from = 1, to = 400, step = 1 }\n\
+                  b = { from = 1, to = 400, step = 1 }\n"
+            ),
+            PlanError::TooManyRuns { runs: 160_000, .. }
+        ));
+    }
+
+    #[test]
     fn keys_that_deserialize_but_mean_nothing_are_refused() {
         // `tlb` is a table of named TLBs, so a misspelt TLB name would
         // deserialize as a new TLB; it is missing its level, and says so.
-        let err = plan("config = \"m.toml\"\ntraces = [\"a\"]\n[axes]\ntlb.l3.entries = [64]\n").unwrap_err().0;
+        let err = plan("config = \"m.toml\"\ntraces = [\"a\"]\n[axes]\ntlb.l3.entries = [64]\n").unwrap_err();
         assert!(
             err.ends_with("tlb.l3: missing field `level` (tlb.l3.entries: tlb has no `l3`; it has l1d, l2)"),
             "{err}"

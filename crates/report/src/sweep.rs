@@ -118,6 +118,9 @@ pub enum SweepError {
     Run(RunError),
     /// A file of the sweep's own could not be read, written or made.
     File(FileError),
+    /// The directories given to merge are not the shards of one sweep, or
+    /// do not hold every run exactly once.
+    NotShards(String),
     /// A file in the output directory is not what a sweep writes there.
     NotOurs {
         path: PathBuf,
@@ -131,6 +134,7 @@ impl std::fmt::Display for SweepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SweepError::Plan(e) => write!(f, "{e}"),
+            SweepError::NotShards(why) => f.write_str(why),
             SweepError::Run(e) => write!(f, "{e}"),
             SweepError::File(e) => write!(f, "{e}"),
             SweepError::NotOurs { path, why } => write!(f, "{}: {why}", path.display()),
@@ -510,7 +514,7 @@ impl Progress {
 /// that they are shards of one plan and hold every run exactly once. The
 /// result is what the unsharded sweep writes, byte for byte.
 pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, SweepError> {
-    let bad = |message: String| SweepError::Plan(PlanError(message));
+    let bad = SweepError::NotShards;
     let mut plan: Option<(PathBuf, PlanFile)> = None;
     let mut holder: std::collections::HashMap<String, &Path> = std::collections::HashMap::new();
     for dir in shards {
