@@ -15,6 +15,9 @@
 //! order, for `shuffled`); a run that exhausts it continues in the next
 //! pool-sized stretch of addresses, so allocation never fails.
 
+use std::marker::PhantomData;
+
+use crate::addr::Address;
 use crate::config::{Allocator, TableShape};
 use crate::rng::SplitMix64;
 
@@ -52,8 +55,10 @@ struct OpenBlock {
     next: usize,
 }
 
+/// The frames of one physical space (`Out`: guest-physical for a guest's
+/// memory, host-physical for the host's or a native machine's).
 #[derive(Clone, Debug)]
-pub struct FrameAllocator {
+pub struct FrameAllocator<Out: Address> {
     shifts: Vec<u32>,
     /// One per size except the largest: the parent block being split.
     open: Vec<Option<OpenBlock>>,
@@ -63,19 +68,20 @@ pub struct FrameAllocator {
     pools_used: u64,
     rng: Option<SplitMix64>,
     allocated_bytes: u64,
+    space: PhantomData<Out>,
 }
 
 /// The random stream the allocator draws from (see `SplitMix64::new`).
 const FRAME_STREAM: u64 = 0x6672_616d_6573; // "frames"
 
-impl FrameAllocator {
-    pub fn new(shape: &TableShape, memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator {
+impl<Out: Address> FrameAllocator<Out> {
+    pub fn new(shape: &TableShape, memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator<Out> {
         FrameAllocator::new_for(&[shape], memory_bytes, allocator, seed)
     }
 
     /// An allocator for the blocks of several tables at once (the host's
     /// pages and the shadow tables' nodes share host memory).
-    pub fn new_for(shapes: &[&TableShape], memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator {
+    pub fn new_for(shapes: &[&TableShape], memory_bytes: u64, allocator: Allocator, seed: u64) -> FrameAllocator<Out> {
         let mut shifts: Vec<u32> = shapes.iter().flat_map(|shape| block_shifts(shape)).collect();
         shifts.sort_unstable();
         shifts.dedup();
@@ -94,6 +100,7 @@ impl FrameAllocator {
             pools_used: 0,
             rng,
             allocated_bytes: 0,
+            space: PhantomData,
         };
         allocator.pool = allocator.new_pool();
         allocator
@@ -116,10 +123,10 @@ impl FrameAllocator {
 
     /// Physical base address of a new, aligned block of `1 << shift` bytes.
     /// `shift` must be one of the table's block sizes.
-    pub fn allocate(&mut self, shift: u32) -> u64 {
+    pub fn allocate(&mut self, shift: u32) -> Out {
         let index = self.shifts.iter().position(|&s| s == shift).expect("a block size of this table");
         self.allocated_bytes += 1 << shift;
-        self.allocate_at(index)
+        Out::from_raw(self.allocate_at(index))
     }
 
     fn allocate_at(&mut self, index: usize) -> u64 {
@@ -154,7 +161,26 @@ impl FrameAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::Hpa;
     use std::collections::HashSet;
+
+    /// Allocators of host-physical memory, which hand out bare integers
+    /// for these tests.
+    struct Frames(FrameAllocator<Hpa>);
+
+    impl Frames {
+        fn new(shape: &TableShape, memory_bytes: u64, allocator: Allocator, seed: u64) -> Frames {
+            Frames(FrameAllocator::new(shape, memory_bytes, allocator, seed))
+        }
+
+        fn allocate(&mut self, shift: u32) -> u64 {
+            self.0.allocate(shift).raw()
+        }
+
+        fn allocated_bytes(&self) -> u64 {
+            self.0.allocated_bytes()
+        }
+    }
 
     fn x86_64() -> TableShape {
         TableShape { index_bits: vec![9; 4], offset_bits: 12, entry_bytes: 8, page_shifts: vec![12, 21, 30] }
@@ -173,7 +199,7 @@ mod tests {
 
     #[test]
     fn sequential_frames_come_in_address_order() {
-        let mut frames = FrameAllocator::new(&x86_64(), 1 << 34, Allocator::Sequential, 0);
+        let mut frames = Frames::new(&x86_64(), 1 << 34, Allocator::Sequential, 0);
         assert_eq!(frames.allocate(12), 0);
         assert_eq!(frames.allocate(12), 4096);
         // The first 2 MiB block is being split into frames; the next 2 MiB
@@ -187,7 +213,7 @@ mod tests {
     #[test]
     fn shuffled_blocks_are_aligned_distinct_and_reproducible() {
         let run = |seed| {
-            let mut frames = FrameAllocator::new(&x86_64(), 4 << 30, Allocator::Shuffled, seed);
+            let mut frames = Frames::new(&x86_64(), 4 << 30, Allocator::Shuffled, seed);
             (0..3000).map(|i| frames.allocate(if i % 100 == 0 { 21 } else { 12 })).collect::<Vec<u64>>()
         };
         let blocks = run(5);
@@ -208,7 +234,7 @@ mod tests {
 
     #[test]
     fn exhausting_the_pool_moves_on_to_the_next() {
-        let mut frames = FrameAllocator::new(&x86_64(), 2 << 30, Allocator::Shuffled, 1);
+        let mut frames = Frames::new(&x86_64(), 2 << 30, Allocator::Shuffled, 1);
         let bases: Vec<u64> = (0..3).map(|_| frames.allocate(30)).collect();
         let mut first_pool = bases[..2].to_vec();
         first_pool.sort_unstable();

@@ -6,6 +6,7 @@
 //! from a [`Config`] (which [`Config::resolve`] checks), runs batches of
 //! [`mmusim_trace::Access`] records, and reports integer counters.
 
+pub mod addr;
 pub mod budget;
 pub mod cache;
 pub mod config;

@@ -7,8 +7,11 @@
 //! of the frame allocator) and the walk then proceeds as usual. Which page
 //! size backs an address is the page-size policy's choice.
 
+use std::marker::PhantomData;
+
 use rustc_hash::FxHashMap;
 
+use crate::addr::Address;
 use crate::config::{Config, PagePolicyKind, PagesConfig, TableShape};
 use crate::frames::{node_block_shift, FrameAllocator};
 
@@ -231,10 +234,11 @@ pub struct LevelMemory {
 
 /// A leaf entry's address and bits, as a walk found them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalkResult {
+pub struct WalkResult<Out: Address> {
     /// Levels read, root first: `entry_addrs[..levels]`.
     pub levels: usize,
-    pub entry_addrs: [u64; MAX_LEVELS],
+    /// Where the entries read are: in the table's own physical space.
+    pub entry_addrs: [Out; MAX_LEVELS],
     pub page_shift: u32,
     /// The walk found nothing mapped and the fault handler filled it in.
     pub faulted: bool,
@@ -260,7 +264,9 @@ struct Step {
 
 /// The page tables of every address space, and the memory behind them.
 #[derive(Clone, Debug)]
-pub struct PageTables {
+/// The tables map addresses of the space `In` to pages of the space `Out`,
+/// and their nodes live in `Out` too (see `addr`).
+pub struct PageTables<In: Address, Out: Address> {
     shape: TableShape,
     /// Bits below each level's index (the page shift of a leaf there).
     shifts: Vec<u32>,
@@ -278,12 +284,13 @@ pub struct PageTables {
     touched: FxHashMap<(usize, u64), u32>,
     faults: u64,
     promotions: u64,
+    spaces: PhantomData<(In, Out)>,
 }
 
-impl PageTables {
+impl<In: Address, Out: Address> PageTables<In, Out> {
     /// Empty tables of `shape`; frames come from the allocator each call
     /// that may need one is given.
-    pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables {
+    pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables<In, Out> {
         let mut steps = [Step::default(); MAX_LEVELS];
         for (level, step) in steps.iter_mut().enumerate().take(shape.index_bits.len()) {
             *step = Step { shift: shape.leaf_shift(level), mask: (1u64 << shape.index_bits[level]) - 1 };
@@ -305,6 +312,7 @@ impl PageTables {
             touched: FxHashMap::default(),
             faults: 0,
             promotions: 0,
+            spaces: PhantomData,
         }
     }
 
@@ -322,9 +330,9 @@ impl PageTables {
     }
 
     /// A new, empty node at `level`; returns its id there.
-    fn new_node(&mut self, level: usize, frames: &mut FrameAllocator) -> usize {
+    fn new_node(&mut self, level: usize, frames: &mut FrameAllocator<Out>) -> usize {
         let bits = self.shape.index_bits[level];
-        let base = frames.allocate(node_block_shift(&self.shape, bits));
+        let base = frames.allocate(node_block_shift(&self.shape, bits)).raw();
         let nodes = &mut self.levels[level];
         nodes.live += 1;
         match nodes.free.pop() {
@@ -350,7 +358,7 @@ impl PageTables {
     }
 
     /// Root node of `space`, creating address spaces up to it.
-    fn root(&mut self, space: usize, frames: &mut FrameAllocator) -> usize {
+    fn root(&mut self, space: usize, frames: &mut FrameAllocator<Out>) -> usize {
         while self.roots.len() <= space {
             let root = self.new_node(0, frames);
             self.roots.push(root);
@@ -366,7 +374,8 @@ impl PageTables {
 
     /// Walks `space`'s table for `va`, faulting in what is missing, setting
     /// the leaf's accessed bit (and dirty bit for a write).
-    pub fn walk(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator) -> WalkResult {
+    pub fn walk(&mut self, space: usize, va: In, write: bool, frames: &mut FrameAllocator<Out>) -> WalkResult<Out> {
+        let va = va.raw();
         let mut result = self.walk_inner(space, va, write, frames);
         if result.faulted {
             self.faults += 1;
@@ -387,11 +396,11 @@ impl PageTables {
         result
     }
 
-    fn walk_inner(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator) -> WalkResult {
+    fn walk_inner(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator<Out>) -> WalkResult<Out> {
         let mut node = self.root(space, frames);
         let mut result = WalkResult {
             levels: 0,
-            entry_addrs: [0; MAX_LEVELS],
+            entry_addrs: [Out::from_raw(0); MAX_LEVELS],
             page_shift: 0,
             faulted: false,
             set_accessed: false,
@@ -403,7 +412,7 @@ impl PageTables {
         for level in 0..self.levels.len().min(MAX_LEVELS) {
             let index = self.index(level, va);
             let nodes = &self.levels[level];
-            result.entry_addrs[level] = nodes.bases[node] + index as u64 * self.entry_bytes;
+            result.entry_addrs[level] = Out::from_raw(nodes.bases[node] + index as u64 * self.entry_bytes);
             let slot = nodes.slot(node, index);
             let (mut flags, mut child) = nodes.read(slot);
             if flags & PRESENT == 0 {
@@ -432,8 +441,8 @@ impl PageTables {
     }
 
     /// The physical base of the page whose leaf entry a walk found at `leaf`.
-    pub fn frame(&self, leaf: (usize, usize)) -> u64 {
-        self.levels[leaf.0].frame(leaf.1)
+    pub fn frame(&self, leaf: (usize, usize)) -> Out {
+        Out::from_raw(self.levels[leaf.0].frame(leaf.1))
     }
 
     /// Writes the entry a fault handler writes at `slot` of `level` for
@@ -442,7 +451,7 @@ impl PageTables {
     /// for a leaf).
     #[cold]
     #[inline(never)]
-    fn fill(&mut self, level: usize, slot: usize, va: u64, frames: &mut FrameAllocator) -> (u8, usize) {
+    fn fill(&mut self, level: usize, slot: usize, va: u64, frames: &mut FrameAllocator<Out>) -> (u8, usize) {
         let wanted = match self.policy {
             PagePolicy::Thp { small, large, promote_after } => {
                 if promote_after == 1 {
@@ -454,7 +463,7 @@ impl PageTables {
             ref policy => policy.static_shift(va, &self.shape.page_shifts),
         };
         if self.shifts[level] == wanted {
-            let frame = frames.allocate(wanted);
+            let frame = frames.allocate(wanted).raw();
             self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
             (LEAF | PRESENT, 0)
         } else {
@@ -468,7 +477,8 @@ impl PageTables {
     /// is mapped there already, allocating the nodes on the way; returns
     /// whether it mapped. (Shadow tables: the hypervisor decides the page
     /// size and the frame.)
-    pub fn map(&mut self, space: usize, va: u64, shift: u32, frame: u64, frames: &mut FrameAllocator) -> bool {
+    pub fn map(&mut self, space: usize, va: In, shift: u32, frame: Out, frames: &mut FrameAllocator<Out>) -> bool {
+        let (va, frame) = (va.raw(), frame.raw());
         let mut node = self.root(space, frames);
         for level in 0..self.levels() {
             let slot = self.levels[level].slot(node, self.index(level, va));
@@ -495,21 +505,21 @@ impl PageTables {
 
     /// Whether `space` maps `va`. Reads only flags and the upper levels'
     /// pointers: no frame, no fault, no accessed bit.
-    pub fn is_mapped(&self, space: usize, va: u64) -> bool {
-        self.mapped_leaf(space, va).is_some()
+    pub fn is_mapped(&self, space: usize, va: In) -> bool {
+        self.mapped_leaf(space, va.raw()).is_some()
     }
 
     /// What `space` maps `va` to, if anything: the physical address and
     /// the page shift. No fault, no accessed bit: a lookup, not a walk.
-    pub fn translate(&self, space: usize, va: u64) -> Option<(u64, u32)> {
-        let (level, slot) = self.mapped_leaf(space, va)?;
+    pub fn translate(&self, space: usize, va: In) -> Option<(Out, u32)> {
+        let (level, slot) = self.mapped_leaf(space, va.raw())?;
         let shift = self.shifts[level];
-        Some((self.levels[level].frame(slot) + (va & ((1u64 << shift) - 1)), shift))
+        Some((Out::from_raw(self.levels[level].frame(slot)).plus(va.page_offset(shift)), shift))
     }
 
     /// Replaces the subtree under the `large`-page entry covering `va` with
     /// one large leaf.
-    fn promote(&mut self, space: usize, va: u64, large: u32, frames: &mut FrameAllocator) {
+    fn promote(&mut self, space: usize, va: u64, large: u32, frames: &mut FrameAllocator<Out>) {
         let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
         let mut node = self.root(space, frames);
         for upper in 0..level {
@@ -520,7 +530,7 @@ impl PageTables {
         if old & PRESENT != 0 && old & LEAF == 0 {
             self.free_subtree(child, level + 1);
         }
-        let frame = frames.allocate(large);
+        let frame = frames.allocate(large).raw();
         self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
         if self.lanes {
             self.levels[level].lane_dirty[slot] = 0;
@@ -546,8 +556,8 @@ impl PageTables {
 
     /// Sets the dirty bit of `va`'s leaf, if mapped and clean; returns
     /// whether it was clean. (A store that hits a TLB entry cached clean.)
-    pub fn mark_dirty(&mut self, space: usize, va: u64) -> bool {
-        let Some((level, slot)) = self.mapped_leaf(space, va) else { return false };
+    pub fn mark_dirty(&mut self, space: usize, va: In) -> bool {
+        let Some((level, slot)) = self.mapped_leaf(space, va.raw()) else { return false };
         let (flags, _) = self.levels[level].read(slot);
         self.levels[level].set_flags(slot, flags | DIRTY);
         flags & DIRTY == 0
@@ -587,11 +597,11 @@ impl PageTables {
     pub fn walk_lanes(
         &mut self,
         space: usize,
-        va: u64,
+        va: In,
         write: bool,
         lanes: u64,
-        frames: &mut FrameAllocator,
-    ) -> (WalkResult, u64, u64) {
+        frames: &mut FrameAllocator<Out>,
+    ) -> (WalkResult<Out>, u64, u64) {
         debug_assert!(self.lanes, "keep_lane_dirty_bits first");
         // The entries' own dirty bits stay clear: the lanes' are kept aside.
         let result = self.walk(space, va, false, frames);
@@ -606,8 +616,8 @@ impl PageTables {
 
     /// Sets lane `lane`'s dirty bit of `va`'s leaf, if mapped and clean
     /// there; returns whether it was clean.
-    pub fn mark_dirty_lane(&mut self, space: usize, va: u64, lane: usize) -> bool {
-        let Some((level, slot)) = self.mapped_leaf(space, va) else { return false };
+    pub fn mark_dirty_lane(&mut self, space: usize, va: In, lane: usize) -> bool {
+        let Some((level, slot)) = self.mapped_leaf(space, va.raw()) else { return false };
         let dirty = &mut self.levels[level].lane_dirty[slot];
         let was_clean = *dirty & 1 << lane == 0;
         *dirty |= 1 << lane;

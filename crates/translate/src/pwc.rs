@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 
+use crate::addr::Hpa;
 use crate::cache::SetAssoc;
 use crate::config::{parse_pwc_level, Config, PwcConfig, PwcKind, Replacement, TableShape};
 use crate::pagetable::MAX_LEVELS;
@@ -218,11 +219,11 @@ impl WalkMemory {
 
     /// Cycles to read the entry at physical address `addr`.
     #[inline]
-    pub fn reference(&mut self, addr: u64, counters: &mut LineCounters) -> u32 {
+    pub fn reference(&mut self, addr: Hpa, counters: &mut LineCounters) -> u32 {
         match self {
             WalkMemory::Fixed(latency) => *latency,
             WalkMemory::Cache { lines, line_shift, hit_latency, miss_latency } => {
-                let line = addr >> *line_shift;
+                let line = addr.0 >> *line_shift;
                 if lines.lookup(line, line, 0).is_some() {
                     counters.hits += 1;
                     *hit_latency

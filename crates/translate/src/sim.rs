@@ -19,6 +19,7 @@
 use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
+use crate::addr::Va;
 use crate::config::{Config, ConfigError, Mode};
 use crate::context::{AddressSpaces, Current, SwitchKind};
 use crate::histogram::Distribution;
@@ -186,7 +187,7 @@ pub use crate::lanes::NotOnePass;
 #[derive(Clone, Copy, Debug)]
 struct Found {
     tag: u32,
-    va: u64,
+    va: Va,
     shift: u32,
     dirty: u64,
 }
@@ -417,18 +418,18 @@ impl Simulator {
         }
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;
-        let mut va = access.addr;
+        let mut va = Va(access.addr);
         loop {
             let shift = self.translate(va, kind, write, instruction);
-            let page_last = va | ((1u64 << shift) - 1);
+            let page_last = va.0 | ((1u64 << shift) - 1);
             if last <= page_last {
                 break;
             }
-            if va == access.addr {
+            if va.0 == access.addr {
                 self.counters.page_crossing_references += 1;
             }
             self.counters.extra_page_lookups[kind] += 1;
-            va = page_last + 1;
+            va = Va(page_last + 1);
         }
         Ok(())
     }
@@ -525,7 +526,7 @@ impl Simulator {
     /// inline; everything else is out of line so the hot loop keeps its
     /// values in registers.
     #[inline(always)]
-    fn translate(&mut self, va: u64, kind: Kind, write: bool, instruction: bool) -> u32 {
+    fn translate(&mut self, va: Va, kind: Kind, write: bool, instruction: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
         if let Some(tlb) = self.tlbs.get_mut(first) {
             if let Some(shift) = tlb.fast_hit(self.current.tag.0, va, kind, write) {
@@ -535,7 +536,7 @@ impl Simulator {
         self.translate_slow(va, kind, write, instruction)
     }
 
-    fn request(&self, va: u64, write: bool) -> WalkRequest {
+    fn request(&self, va: Va, write: bool) -> WalkRequest {
         let c = self.current;
         WalkRequest {
             space: c.space.0,
@@ -550,7 +551,7 @@ impl Simulator {
     }
 
     #[inline(never)]
-    fn translate_slow(&mut self, va: u64, kind: Kind, write: bool, instruction: bool) -> u32 {
+    fn translate_slow(&mut self, va: Va, kind: Kind, write: bool, instruction: bool) -> u32 {
         self.left_fast_path = true;
         let request = self.request(va, write);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
@@ -601,11 +602,11 @@ impl Simulator {
     /// The rest of a lookup that missed every shared array down to the
     /// swept TLB (at `depth` of the path): its main array hits in some
     /// lanes, and the others walk.
-    fn translate_swept(&mut self, depth: usize, va: u64, kind: Kind, request: &WalkRequest, instruction: bool) -> u32 {
+    fn translate_swept(&mut self, depth: usize, va: Va, kind: Kind, request: &WalkRequest, instruction: bool) -> u32 {
         let tag = request.tag;
         let swept = self.swept.as_ref().expect("a swept array");
         let found = swept.shifts.iter().find_map(|&(shift, size_index)| {
-            swept.stack.find(crate::tlb::key(va >> shift, shift), tag).map(|f| (shift, size_index, f))
+            swept.stack.find(crate::tlb::key(va.0 >> shift, shift), tag).map(|f| (shift, size_index, f))
         });
         let hit_lanes = found.map_or(0, |(_, _, f)| swept.stack.lanes_holding(f.depth));
         let mut dirty = 0;
@@ -634,7 +635,7 @@ impl Simulator {
         let main_holds = self.swept.as_ref().expect("a swept array").shifts.iter().any(|&(s, _)| s == shift);
         if main_holds {
             let swept = self.swept.as_mut().expect("a swept array");
-            let page = va >> shift;
+            let page = va.0 >> shift;
             let evicting = swept.stack.lanes_evicting(page) & miss_lanes;
             swept.stack.use_entry(page, crate::tlb::key(page, shift), tag, dirty, size_index as u8);
             for lane in lanes_in(miss_lanes) {

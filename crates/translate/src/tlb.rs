@@ -9,6 +9,9 @@
 
 use serde::Serialize;
 
+use std::marker::PhantomData;
+
+use crate::addr::{Address, Gpa, Va};
 use crate::cache::{MruView, SetAssoc};
 use crate::config::{Config, Serves, TlbConfig};
 use crate::pagetable::MAX_LEVELS;
@@ -103,8 +106,10 @@ impl TlbCounters {
     }
 }
 
+/// A TLB of translations of addresses of the space `In`: virtual for the
+/// TLBs of the hierarchy, guest-physical for the nested TLB.
 #[derive(Clone, Debug)]
-pub struct Tlb {
+pub struct Tlb<In: Address = Va> {
     pub name: String,
     pub level: u32,
     pub serves: Serves,
@@ -126,6 +131,7 @@ pub struct Tlb {
     /// Counters but lookups and hits by size: read them through
     /// `counters()`.
     counters: TlbCounters,
+    space: PhantomData<In>,
 }
 
 /// A stream id for each TLB array's random replacement generator.
@@ -150,8 +156,8 @@ pub(crate) fn size_slots(sizes: &Option<Vec<crate::size::ByteSize>>, size_shifts
         .collect()
 }
 
-impl Tlb {
-    pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb {
+impl Tlb<Va> {
+    pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb<Va> {
         let size_shifts = resolved.translation_shifts();
         let mut arrays = Vec::new();
         let mut add = |array_name: &str,
@@ -184,12 +190,15 @@ impl Tlb {
             sizes: crate::size::PageSizes::new(size_shifts),
             hits: [PerKind::default(); MAX_LEVELS],
             counters: TlbCounters::default(),
+            space: PhantomData,
         }
     }
+}
 
+impl Tlb<Gpa> {
     /// The nested TLB: guest-physical to host-physical translations, at the
     /// host table's page sizes.
-    pub fn nested(config: &crate::config::NestedTlbConfig, host: &crate::config::TableShape, seed: u64) -> Tlb {
+    pub fn nested(config: &crate::config::NestedTlbConfig, host: &crate::config::TableShape, seed: u64) -> Tlb<Gpa> {
         let entries = config.entries as usize;
         let ways = config.ways.map_or(entries, |w| w as usize);
         let shifts = size_slots(&config.page_sizes, &host.page_shifts);
@@ -209,9 +218,12 @@ impl Tlb {
             sizes: crate::size::PageSizes::new(host.page_shifts.clone()),
             hits: [PerKind::default(); MAX_LEVELS],
             counters: TlbCounters::default(),
+            space: PhantomData,
         }
     }
+}
 
+impl<In: Address> Tlb<In> {
     fn size_index(&self, shift: u32) -> usize {
         self.sizes.index(shift)
     }
@@ -223,11 +235,12 @@ impl Tlb {
     /// a translation cached clean (it needs a dirty-bit assist), is left to
     /// `lookup`.
     #[inline(always)]
-    pub fn fast_hit(&mut self, space: u32, va: u64, kind: Kind, write: bool) -> Option<u32> {
+    pub fn fast_hit(&mut self, space: u32, va: In, kind: Kind, write: bool) -> Option<u32> {
+        let va = va.raw();
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         if !array.store.mru_hits_are_noops() {
-            return self.hinted_hit(space, va, kind, write);
+            return self.hinted_hit(space, In::from_raw(va), kind, write);
         }
         let page = va >> guess.shift;
         match array.store.mru_view().hit(page, key(page, guess.shift), space) {
@@ -236,14 +249,15 @@ impl Tlb {
                 self.hits[guess.size_index][kind] += 1;
                 Some(guess.shift)
             }
-            None => self.hinted_hit(space, va, kind, write),
+            None => self.hinted_hit(space, In::from_raw(va), kind, write),
         }
     }
 
     /// A hit in the slot the guessed size's page was last seen in (see
     /// `fast_hit`), counted and its use recorded.
     #[inline]
-    pub fn hinted_hit(&mut self, space: u32, va: u64, kind: Kind, write: bool) -> Option<u32> {
+    pub fn hinted_hit(&mut self, space: u32, va: In, kind: Kind, write: bool) -> Option<u32> {
+        let va = va.raw();
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         let page = va >> guess.shift;
@@ -276,7 +290,8 @@ impl Tlb {
     /// Looks `va` up for address space `space`, counting a hit (a miss is
     /// counted by `count_miss` once resolved).
     #[inline(never)]
-    pub fn lookup(&mut self, space: u32, va: u64, kind: Kind) -> Option<Hit> {
+    pub fn lookup(&mut self, space: u32, va: In, kind: Kind) -> Option<Hit> {
+        let va = va.raw();
         for array_index in 0..self.arrays.len() {
             let array = &mut self.arrays[array_index];
             if array.held.iter().all(|&n| n == 0) {
@@ -338,7 +353,8 @@ impl Tlb {
     /// in the lanes `dirty` has; returns whether it evicted a valid entry,
     /// or `None` if no array holds that size.
     #[inline]
-    pub fn fill(&mut self, space: u32, va: u64, shift: u32, dirty: u64) -> Option<bool> {
+    pub fn fill(&mut self, space: u32, va: In, shift: u32, dirty: u64) -> Option<bool> {
+        let va = va.raw();
         let (array_index, held, size_index) = self.holder[shift as usize]?;
         let array = &mut self.arrays[array_index];
         let page = va >> shift;

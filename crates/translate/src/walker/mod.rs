@@ -17,6 +17,7 @@
 
 use serde::Serialize;
 
+use crate::addr::{Address, Gpa, Hpa, Va};
 use crate::config::{Config, ExitConfig, Mode};
 use crate::frames::FrameAllocator;
 use crate::histogram::Distribution;
@@ -124,7 +125,7 @@ pub struct WalkRequest {
     /// caches keyed by physical address: the VM's when its guest-physical
     /// memory is walked (nested), else 0 (host-physical memory is one).
     pub physical_tag: u32,
-    pub va: u64,
+    pub va: Va,
     pub write: bool,
 }
 
@@ -140,18 +141,23 @@ pub struct WalkOutcome {
     pub promoted: Option<(u64, u32)>,
 }
 
-/// A guest's (or the native OS's) tables and physical memory.
+/// An OS's tables and the physical memory they map to: the native OS's
+/// (`Va` to `Hpa`), a guest's (`Va` to `Gpa`), or nested mode's host
+/// (`Gpa` to `Hpa`).
 #[derive(Debug, Clone)]
-pub(super) struct Tables {
-    pub tables: PageTables,
-    pub frames: FrameAllocator,
+pub(super) struct Tables<In: Address, Out: Address> {
+    pub tables: PageTables<In, Out>,
+    pub frames: FrameAllocator<Out>,
 }
+
+/// A VM's own tables and guest-physical memory.
+pub(super) type Guest = Tables<Va, Gpa>;
 
 #[derive(Debug, Clone)]
 /// Each mode's state, boxed: the modes differ a lot in size, and the box
 /// is reached once per walk.
 enum Mmu {
-    Native(Box<Tables>),
+    Native(Box<Tables<Va, Hpa>>),
     Nested(Box<Nested>),
     Shadow(Box<Shadow>),
 }
@@ -205,10 +211,18 @@ impl Walker {
         let guest_policy = PagePolicy::from_config(config);
         let guest_template =
             (shape.clone(), guest_policy.clone(), config.memory.size.0, config.memory.allocator, config.seed);
-        let new_tables = |shape: &crate::config::TableShape, policy: PagePolicy, bytes: u64, allocator, seed| Tables {
-            tables: PageTables::new(shape.clone(), policy),
-            frames: FrameAllocator::new(shape, bytes, allocator, seed),
-        };
+        fn new_tables<In: Address, Out: Address>(
+            shape: &crate::config::TableShape,
+            policy: PagePolicy,
+            bytes: u64,
+            allocator: crate::config::Allocator,
+            seed: u64,
+        ) -> Tables<In, Out> {
+            Tables {
+                tables: PageTables::new(shape.clone(), policy),
+                frames: FrameAllocator::new(shape, bytes, allocator, seed),
+            }
+        }
         let shifts: Vec<u32> = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
         let mmu = match config.mode {
             Mode::Native => Mmu::Native(Box::new(new_tables(
@@ -292,7 +306,7 @@ impl Walker {
 
     fn guest(
         template: &(crate::config::TableShape, PagePolicy, u64, crate::config::Allocator, u64),
-        guests: &mut Vec<Tables>,
+        guests: &mut Vec<Guest>,
         vm: usize,
     ) {
         while guests.len() <= vm {
@@ -357,7 +371,7 @@ impl Walker {
     /// and returns the references and cycles reading its levels costs
     /// (page-walk caches, then memory): native and shadow walks alike.
     #[inline(always)]
-    fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult) -> (u32, u32) {
+    fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> (u32, u32) {
         self.counters.accessed_bits_set += u64::from(found.set_accessed);
         self.counters.dirty_bits_set += u64::from(found.set_dirty);
         if let (PageWalkCache::None, &WalkMemory::Fixed(latency)) = (&self.pwc, &self.memory) {
@@ -375,7 +389,7 @@ impl Walker {
     /// `cost_levels` with page-walk caches or a line cache: each level
     /// probed, each reference priced.
     #[inline(never)]
-    fn cost_cached_levels(&mut self, request: &WalkRequest, found: &WalkResult) -> (u32, u32) {
+    fn cost_cached_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> (u32, u32) {
         let memory = &mut self.memory;
         let counters = &mut self.counters;
         walk_levels(
@@ -456,7 +470,7 @@ impl Walker {
     }
 
     /// Each VM's tables and memory (none in native mode).
-    fn guests(&self) -> &[Tables] {
+    fn guests(&self) -> &[Guest] {
         match &self.mmu {
             Mmu::Native(_) => &[],
             Mmu::Nested(nested) => &nested.guests,
@@ -489,7 +503,7 @@ impl Walker {
     }
 
     fn guest_template_memory(&self) -> Vec<LevelMemory> {
-        PageTables::new(self.guest_template.0.clone(), self.guest_template.1.clone()).memory()
+        PageTables::<Va, Gpa>::new(self.guest_template.0.clone(), self.guest_template.1.clone()).memory()
     }
 
     /// Nested: the host tables' nodes; shadow: the shadow tables'.
@@ -535,19 +549,21 @@ impl Walker {
     }
 }
 
-/// Reads one table's entries for `va`, root first to `entry_addrs`' last
-/// (the leaf), skipping what the page-walk cache lets it skip; `read`
-/// performs one reference and returns its cycles. Returns the references
-/// and cycles.
-pub(super) fn walk_levels(
+/// Reads one table's entries for `va` (an address of the space the table
+/// maps), root first to `entry_addrs`' last (the leaf; addresses of the
+/// space the table lives in), skipping what the page-walk cache lets it
+/// skip; `read` performs one reference and returns its cycles. Returns the
+/// references and cycles.
+pub(super) fn walk_levels<In: Address, Out: Address>(
     pwc: &mut PageWalkCache,
     request: &WalkRequest,
-    va: u64,
+    va: In,
     shifts: &[u32],
     entry_bytes: u32,
-    entry_addrs: &[u64],
-    mut read: impl FnMut(usize, u64) -> u32,
+    entry_addrs: &[Out],
+    mut read: impl FnMut(usize, Out) -> u32,
 ) -> (u32, u32) {
+    let va = va.raw();
     let leaf = entry_addrs.len() - 1;
     let mut cycles = 0;
     let mut references = 0;
@@ -561,7 +577,7 @@ pub(super) fn walk_levels(
     };
     for (level, &addr) in entry_addrs.iter().enumerate().skip(start) {
         if level < leaf && unified {
-            let (hit, probe) = pwc.unified_probe(addr, entry_bytes, level, request.physical_tag);
+            let (hit, probe) = pwc.unified_probe(addr.raw(), entry_bytes, level, request.physical_tag);
             cycles += probe;
             if hit {
                 continue;

@@ -3,12 +3,13 @@
 //! lane (the lanes' tables would differ in nothing else).
 
 use super::{Mmu, WalkOutcome, WalkRequest, Walker};
+use crate::addr::Hpa;
 use crate::pagetable::WalkResult;
 
 impl Walker {
     /// Native mode: what the walk that found `found` costs (page-walk
     /// caches, memory references), counted.
-    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult) -> WalkOutcome {
+    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> WalkOutcome {
         self.counters.faulting_walks += u64::from(found.faulted);
         let (references, cycles) = self.cost_levels(request, found);
         self.count_walk(WalkOutcome {
@@ -25,7 +26,7 @@ impl Walker {
     /// lanes `lanes`; returns what it found, and the lanes in which it set
     /// the dirty bit and in which the page is dirty after it. `None` in the
     /// other modes.
-    pub fn walk_tables_for_lanes(&mut self, request: &WalkRequest, lanes: u64) -> Option<(WalkResult, u64, u64)> {
+    pub fn walk_tables_for_lanes(&mut self, request: &WalkRequest, lanes: u64) -> Option<(WalkResult<Hpa>, u64, u64)> {
         let Mmu::Native(native) = &mut self.mmu else { return None };
         Some(native.tables.walk_lanes(request.space, request.va, request.write, lanes, &mut native.frames))
     }

@@ -5,7 +5,8 @@
 //! caches. The translation is cached at the smaller of the guest and host
 //! page sizes.
 
-use super::{walk_levels, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
+use super::{walk_levels, Guest, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
+use crate::addr::{Address, Gpa, Hpa};
 use crate::pwc::{PageWalkCache, WalkMemory};
 use crate::tlb::Tlb;
 use mmusim_trace::Kind;
@@ -13,20 +14,20 @@ use mmusim_trace::Kind;
 #[derive(Debug, Clone)]
 pub(super) struct Nested {
     /// One per VM: guest-physical memory starts afresh in each.
-    pub guests: Vec<Tables>,
+    pub guests: Vec<Guest>,
     /// The host table, one address space per VM.
-    pub host: Tables,
+    pub host: Tables<Gpa, Hpa>,
     pub host_pwc: PageWalkCache,
     pub host_shifts: Vec<u32>,
     pub host_entry_bytes: u32,
-    pub tlb: Option<Tlb>,
+    pub tlb: Option<Tlb<Gpa>>,
     pub tlb_latency: u32,
     pub counters: NestedCounters,
 }
 
 /// A guest-physical address translated through the host.
 struct HostTranslation {
-    hpa: u64,
+    hpa: Hpa,
     shift: u32,
     references: u32,
     cycles: u32,
@@ -43,7 +44,7 @@ impl Nested {
         let mut host_faults = 0u64;
         let guest = &mut self.guests[request.vm];
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
-        let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
+        let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
         shared.counters.accessed_bits_set += u64::from(found.set_accessed);
         shared.counters.dirty_bits_set += u64::from(found.set_dirty);
         shared.counters.faulting_walks += u64::from(found.faulted);
@@ -87,7 +88,7 @@ impl Nested {
     fn host_translate(
         &mut self,
         request: &WalkRequest,
-        gpa: u64,
+        gpa: Gpa,
         write: bool,
         memory: &mut WalkMemory,
         counters: &mut WalkCounters,
@@ -104,7 +105,7 @@ impl Nested {
                 let hpa = if memory.reads_addresses() {
                     self.host.tables.translate(request.vm, gpa).expect("cached, so mapped").0
                 } else {
-                    0
+                    Hpa(0)
                 };
                 return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
             }
@@ -133,7 +134,7 @@ impl Nested {
             tlb.count_miss(Kind::Load, found.page_shift);
             tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
         }
-        let hpa = self.host.tables.frame(found.leaf) + (gpa & ((1u64 << found.page_shift) - 1));
+        let hpa = self.host.tables.frame(found.leaf).plus(gpa.page_offset(found.page_shift));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }
     }
 }

@@ -4,19 +4,20 @@
 //! update when the guest itself had to fault the page in, a hidden fault
 //! when the guest had it mapped (its page larger than the shadow's).
 
-use super::{ExitReason, Tables, WalkCounters, WalkRequest};
+use super::{ExitReason, Guest, WalkCounters, WalkRequest};
+use crate::addr::{Address, Gpa, Hpa, Va};
 use crate::frames::FrameAllocator;
 use crate::pagetable::PageTables;
 
 #[derive(Debug, Clone)]
 pub(super) struct Shadow {
-    pub guests: Vec<Tables>,
+    pub guests: Vec<Guest>,
     /// The hypervisor's guest-physical to host-physical map (one space per
     /// VM; software, never walked by the hardware).
-    pub host_map: PageTables,
+    pub host_map: PageTables<Gpa, Hpa>,
     /// One shadow table per guest address space, in host memory.
-    pub shadow: PageTables,
-    pub host_frames: FrameAllocator,
+    pub shadow: PageTables<Va, Hpa>,
+    pub host_frames: FrameAllocator<Hpa>,
 }
 
 impl Shadow {
@@ -31,11 +32,11 @@ impl Shadow {
         // and at its own map of guest memory, and fills the entry.
         let guest = &mut self.guests[request.vm];
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
-        let gpa = guest.tables.frame(found.leaf) + (request.va & ((1u64 << found.page_shift) - 1));
+        let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
         let host = self.host_map.walk(request.vm, gpa, request.write, &mut self.host_frames);
-        let hpa = self.host_map.frame(host.leaf) + (gpa & ((1u64 << host.page_shift) - 1));
+        let hpa = self.host_map.frame(host.leaf).plus(gpa.page_offset(host.page_shift));
         let shift = found.page_shift.min(host.page_shift);
-        self.shadow.map(request.space, request.va, shift, hpa >> shift << shift, &mut self.host_frames);
+        self.shadow.map(request.space, request.va, shift, hpa.page_base(shift), &mut self.host_frames);
         counters.faulting_walks += u64::from(found.faulted);
         Some(if found.faulted { ExitReason::PageTableUpdate } else { ExitReason::ShadowFill })
     }
