@@ -235,7 +235,8 @@ mod tests {
                     serde_json::to_value(replacement).unwrap().as_str().unwrap()
                 );
                 let config = Config::from_toml(&toml).unwrap().resolve().unwrap();
-                let tlb = crate::tlb::Tlb::new("a", &config.tlb["a"], &config);
+                let machine = crate::machine::Machine::new(&config);
+                let tlb = crate::tlb::Tlb::new(&machine.tlbs[0], &machine);
                 let bytes = tlb.heap_bytes() as u64;
                 assert!(
                     bytes <= TLB_ENTRY_BYTES * entries as u64 + ARRAY_FIXED,

@@ -14,6 +14,7 @@ pub mod context;
 pub mod frames;
 pub mod histogram;
 pub mod lanes;
+pub mod machine;
 pub mod pagetable;
 pub mod per_kind;
 pub mod pwc;

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use rustc_hash::FxHashMap;
 
 use crate::addr::Address;
-use crate::config::{Config, PagePolicyKind, PagesConfig, TableShape};
+use crate::config::TableShape;
 use crate::frames::{node_block_shift, FrameAllocator};
 
 /// Most levels a table may have (5-level x86-64 uses 5).
@@ -43,29 +43,6 @@ pub enum PagePolicy {
 }
 
 impl PagePolicy {
-    pub fn from_config(config: &Config) -> PagePolicy {
-        PagePolicy::from_pages(&config.pages, &config.table_shape())
-    }
-
-    /// The policy of a resolved `[pages]` section for a table of `shape`.
-    pub fn from_pages(pages: &PagesConfig, shape: &TableShape) -> PagePolicy {
-        let shift = |size: crate::size::ByteSize| size.0.trailing_zeros();
-        match pages.policy {
-            PagePolicyKind::Fixed => PagePolicy::Fixed(shift(pages.size.expect("resolved"))),
-            PagePolicyKind::Ranges => {
-                let mut ranges: Vec<(u64, u64, u32)> =
-                    pages.ranges.iter().map(|r| (r.start, r.end, shift(r.size))).collect();
-                ranges.sort_unstable();
-                PagePolicy::Ranges { default: shift(pages.size.expect("resolved")), ranges }
-            }
-            PagePolicyKind::Thp => PagePolicy::Thp {
-                small: shape.offset_bits,
-                large: shift(pages.large.expect("resolved")),
-                promote_after: pages.promote_after.expect("resolved"),
-            },
-        }
-    }
-
     /// The page shift for `va` under the fixed and ranges policies: the
     /// largest mappable size up to its zone's whose aligned page lies wholly
     /// in the zone.

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::addr::Hpa;
 use crate::cache::SetAssoc;
-use crate::config::{parse_pwc_level, Config, PwcConfig, PwcKind, Replacement, TableShape};
+use crate::config::Replacement;
+use crate::machine::{PwcSpec, WalkSpec};
 use crate::pagetable::MAX_LEVELS;
 
 /// Per table level (0 = root): probes and hits.
@@ -45,33 +46,28 @@ pub enum PageWalkCache {
 const PWC_STREAM: u64 = 0x0070_7763; // "pwc"
 
 impl PageWalkCache {
-    /// The page-walk cache of the table the hardware walks first.
-    pub fn new(config: &Config) -> PageWalkCache {
-        PageWalkCache::for_table(&config.pwc, &config.table_shape(), config.seed)
-    }
-
-    /// A page-walk cache as `pwc` (resolved) describes, for a table of
-    /// `shape`.
-    pub fn for_table(pwc: &PwcConfig, shape: &TableShape, seed: u64) -> PageWalkCache {
-        let levels = shape.index_bits.len();
-        match pwc.kind {
-            PwcKind::None => PageWalkCache::None,
-            PwcKind::Split => {
-                let mut caches = vec![None; levels];
-                for (name, geometry) in &pwc.levels {
-                    let from_leaf = parse_pwc_level(name).expect("resolved");
-                    let entries = geometry.entries as usize;
-                    let ways = geometry.ways.expect("resolved") as usize;
-                    caches[levels - from_leaf] =
-                        Some(SetAssoc::new(entries, ways, Replacement::Lru, seed, PWC_STREAM + from_leaf as u64));
-                }
-                PageWalkCache::Split { caches, latency: pwc.latency, counters: PwcCounters::default() }
+    /// The page-walk cache `spec` describes.
+    pub fn new(spec: &PwcSpec, seed: u64) -> PageWalkCache {
+        match spec {
+            PwcSpec::None => PageWalkCache::None,
+            PwcSpec::Split { levels, latency } => {
+                let count = levels.len();
+                let caches = levels
+                    .iter()
+                    .enumerate()
+                    .map(|(level, geometry)| {
+                        geometry.map(|(entries, ways)| {
+                            // Streams numbered by distance from the leaf, as
+                            // the config names the levels (`l2` the PDE cache).
+                            SetAssoc::new(entries, ways, Replacement::Lru, seed, PWC_STREAM + (count - level) as u64)
+                        })
+                    })
+                    .collect();
+                PageWalkCache::Split { caches, latency: *latency, counters: PwcCounters::default() }
             }
-            PwcKind::Unified => {
-                let entries = pwc.entries.expect("resolved") as usize;
-                let ways = pwc.ways.expect("resolved") as usize;
+            &PwcSpec::Unified { entries, ways, latency } => {
                 let cache = SetAssoc::new(entries, ways, Replacement::Lru, seed, PWC_STREAM);
-                PageWalkCache::Unified { cache, latency: pwc.latency, counters: PwcCounters::default() }
+                PageWalkCache::Unified { cache, latency, counters: PwcCounters::default() }
             }
         }
     }
@@ -199,21 +195,15 @@ impl WalkMemory {
         matches!(self, WalkMemory::Cache { .. })
     }
 
-    pub fn new(config: &Config) -> WalkMemory {
-        let walk = &config.walk;
-        match &walk.cache {
-            None => WalkMemory::Fixed(walk.latency),
-            Some(cache) => {
-                let line_shift = cache.line_bytes.0.trailing_zeros();
-                let lines = (cache.capacity.0 >> line_shift) as usize;
-                let ways = cache.ways.expect("resolved") as usize;
-                WalkMemory::Cache {
-                    lines: SetAssoc::new(lines, ways, Replacement::Lru, config.seed, 0),
-                    line_shift,
-                    hit_latency: cache.hit_latency,
-                    miss_latency: cache.miss_latency,
-                }
-            }
+    pub fn new(spec: WalkSpec, seed: u64) -> WalkMemory {
+        match spec {
+            WalkSpec::Fixed(latency) => WalkMemory::Fixed(latency),
+            WalkSpec::Cache { lines, ways, line_shift, hit_latency, miss_latency } => WalkMemory::Cache {
+                lines: SetAssoc::new(lines, ways, Replacement::Lru, seed, 0),
+                line_shift,
+                hit_latency,
+                miss_latency,
+            },
         }
     }
 

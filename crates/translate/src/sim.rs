@@ -23,6 +23,7 @@ use crate::addr::Va;
 use crate::config::{Config, ConfigError, Mode};
 use crate::context::{AddressSpaces, Current, SwitchKind};
 use crate::histogram::Distribution;
+use crate::machine::Machine;
 use crate::pagetable::LevelMemory;
 use crate::per_kind::PerKind;
 use crate::pwc::PwcCounters;
@@ -97,7 +98,7 @@ pub struct ContextCounters {
 
 #[derive(Debug, Clone)]
 pub struct Simulator {
-    config: Config,
+    machine: Machine,
     tlbs: Vec<Tlb>,
     instruction_path: Vec<usize>,
     data_path: Vec<usize>,
@@ -155,7 +156,7 @@ struct Lane {
 impl Lane {
     fn new(config: Config) -> Lane {
         Lane {
-            walker: Walker::new(&config),
+            walker: Walker::new(&Machine::new(&config)),
             config,
             walks: PerKind::default(),
             dirty_assists: 0,
@@ -208,20 +209,20 @@ impl Simulator {
     /// first).
     pub fn new(config: &Config) -> Result<Simulator, ConfigError> {
         let config = config.resolve()?;
-        let tlbs: Vec<Tlb> =
-            config.tlb_order().into_iter().map(|name| Tlb::new(name, &config.tlb[name], &config)).collect();
+        let machine = Machine::new(&config);
+        let tlbs: Vec<Tlb> = machine.tlbs.iter().map(|spec| Tlb::new(spec, &machine)).collect();
         let path = |serves: fn(crate::config::Serves) -> bool| -> Vec<usize> {
             tlbs.iter().enumerate().filter(|(_, t)| serves(t.serves)).map(|(i, _)| i).collect()
         };
         let instruction_path = path(crate::config::Serves::instructions);
         let data_path = path(crate::config::Serves::data);
-        let va_bits = config.table_shape().va_bits();
+        let va_bits = machine.table.va_bits();
         let first_tlb =
             [instruction_path.first().copied().unwrap_or(NO_TLB), data_path.first().copied().unwrap_or(NO_TLB)];
-        let timer = config.exits.as_ref().map_or(0, |e| e.timer_interval);
+        let timer = machine.timer_interval();
         Ok(Simulator {
             first_tlb,
-            lanes: vec![Lane::new(config.clone())],
+            lanes: vec![Lane::new(config)],
             swept: None,
             all_lanes: 1,
             shared_tables: false,
@@ -230,14 +231,14 @@ impl Simulator {
             tlbs,
             instruction_path,
             data_path,
-            spaces: AddressSpaces::new(&config.context),
+            spaces: AddressSpaces::new(&machine.context),
             current: Current::none(),
             next_timer: if timer == 0 { u64::MAX } else { timer },
-            sizes: crate::size::PageSizes::new(config.translation_shifts()),
+            sizes: crate::size::PageSizes::new(machine.translation_shifts.clone()),
             left_fast_path: false,
             counters: RunCounters::default(),
             context_counters: ContextCounters::default(),
-            config,
+            machine,
         })
     }
 
@@ -254,18 +255,14 @@ impl Simulator {
         let sets = lanes[0].family.sets;
         let ways: Vec<usize> = lanes.iter().map(|lane| lane.ways).collect();
         let resolved: Vec<Config> = lanes.into_iter().map(|lane| lane.config).collect();
-        let base = &resolved[0];
-        let swept_config = &base.tlb[tlb];
-        let mut sim = Simulator::new(base).map_err(|e| no(e.to_string()))?;
+        let mut sim = Simulator::new(&resolved[0]).map_err(|e| no(e.to_string()))?;
         let index = sim.tlbs.iter().position(|t| t.name == tlb).expect("a TLB of the config");
         // The swept TLB keeps its other arrays (shared: they hold other
         // page sizes, which the main array's size does not affect).
-        let mut others = swept_config.clone();
-        others.entries = None;
-        others.ways = None;
-        sim.tlbs[index] = Tlb::new(tlb, &others, base);
-        let size_shifts = base.translation_shifts();
-        let shifts = crate::tlb::size_slots(&swept_config.page_sizes, &size_shifts);
+        let mut others = sim.machine.tlbs[index].clone();
+        let main = others.arrays.iter().position(|a| a.name.is_empty()).expect("lanes sweep a main array");
+        let shifts = others.arrays.remove(main).sizes;
+        sim.tlbs[index] = Tlb::new(&others, &sim.machine);
         // A first-level swept TLB has no fast path: its hits differ by lane.
         for first in &mut sim.first_tlb {
             if *first == index {
@@ -445,7 +442,7 @@ impl Simulator {
             SwitchKind::Vm => self.context_counters.vm_switches += 1,
             SwitchKind::Context => {
                 self.context_counters.context_switches += 1;
-                if self.config.mode == Mode::Shadow {
+                if self.machine.mode() == Mode::Shadow {
                     // The guest loads CR3, which traps to the hypervisor.
                     for lane in &mut self.lanes {
                         lane.walker.exit(ExitReason::Cr3Write);
@@ -510,12 +507,12 @@ impl Simulator {
     #[cold]
     #[inline(never)]
     fn timer_exit(&mut self) {
-        let interval = self.config.exits.as_ref().map_or(0, |e| e.timer_interval);
+        let interval = self.machine.timer_interval();
         self.next_timer = self.next_timer.saturating_add(interval);
         for lane in &mut self.lanes {
             lane.walker.exit(ExitReason::Timer);
         }
-        if !self.config.context.vm_tags {
+        if !self.machine.context.vm_tags {
             self.flush_all();
         }
     }
@@ -544,7 +541,7 @@ impl Simulator {
             local: c.local,
             tag: c.tag.0,
             vm_tag: c.vm_tag,
-            physical_tag: if self.config.mode == Mode::Nested { c.vm_tag } else { 0 },
+            physical_tag: if self.machine.mode() == Mode::Nested { c.vm_tag } else { 0 },
             va,
             write,
         }

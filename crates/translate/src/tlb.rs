@@ -13,7 +13,8 @@ use std::marker::PhantomData;
 
 use crate::addr::{Address, Gpa, Va};
 use crate::cache::{MruView, SetAssoc};
-use crate::config::{Config, Serves, TlbConfig};
+use crate::config::Serves;
+use crate::machine::{Machine, TlbSpec};
 use crate::pagetable::MAX_LEVELS;
 use crate::per_kind::PerKind;
 use mmusim_trace::Kind;
@@ -142,52 +143,30 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-/// Each page size an array holds (resolved), as its shift and its index
-/// among the page shifts the tables can map (`size_shifts`), which config
-/// validation has checked it is.
-pub(crate) fn size_slots(sizes: &Option<Vec<crate::size::ByteSize>>, size_shifts: &[u32]) -> Vec<(u32, usize)> {
-    let sizes = sizes.as_ref().expect("resolved");
-    sizes
-        .iter()
-        .map(|s| {
-            let shift = s.0.trailing_zeros();
-            (shift, size_shifts.iter().position(|&t| t == shift).expect("a size the tables map"))
-        })
-        .collect()
-}
-
-impl Tlb<Va> {
-    pub fn new(name: &str, config: &TlbConfig, resolved: &Config) -> Tlb<Va> {
-        let size_shifts = resolved.translation_shifts();
-        let mut arrays = Vec::new();
-        let mut add = |array_name: &str,
-                       entries: u32,
-                       ways: Option<u32>,
-                       sizes: &Option<Vec<crate::size::ByteSize>>,
-                       replacement| {
-            let entries = entries as usize;
-            let ways = ways.map_or(entries, |w| w as usize);
-            let shifts = size_slots(sizes, &size_shifts);
-            let store = SetAssoc::new(entries, ways, replacement, resolved.seed, array_stream(name, array_name));
-            arrays.push(Array::new(shifts, store));
-        };
-        if let Some(entries) = config.entries {
-            add("", entries, config.ways, &config.page_sizes, config.replacement.expect("resolved"));
-        }
-        for (array_name, array) in &config.arrays {
-            add(array_name, array.entries, array.ways, &array.page_sizes, array.replacement.expect("resolved"));
-        }
+impl<In: Address> Tlb<In> {
+    /// The TLB `spec` describes, for translations of `size_shifts` (what
+    /// its per-size counters index).
+    fn build(spec: &TlbSpec, size_shifts: &[u32], seed: u64) -> Tlb<In> {
+        let arrays: Vec<Array> = spec
+            .arrays
+            .iter()
+            .map(|array| {
+                let stream = array_stream(&spec.name, &array.name);
+                let store = SetAssoc::new(array.entries, array.ways, array.replacement, seed, stream);
+                Array::new(array.sizes.clone(), store)
+            })
+            .collect();
         Tlb {
-            name: name.to_owned(),
-            level: config.level,
-            serves: config.serves,
-            latency: config.latency,
+            name: spec.name.clone(),
+            level: spec.level,
+            serves: spec.serves,
+            latency: spec.latency,
             guess: first_guess(&arrays),
             holder: holders(&arrays),
             arrays,
             last_hit: (0, 0),
             all_lanes: 1,
-            sizes: crate::size::PageSizes::new(size_shifts),
+            sizes: crate::size::PageSizes::new(size_shifts.to_vec()),
             hits: [PerKind::default(); MAX_LEVELS],
             counters: TlbCounters::default(),
             space: PhantomData,
@@ -195,31 +174,18 @@ impl Tlb<Va> {
     }
 }
 
+impl Tlb<Va> {
+    /// A TLB of the hierarchy.
+    pub fn new(spec: &TlbSpec, machine: &Machine) -> Tlb<Va> {
+        Tlb::build(spec, &machine.translation_shifts, machine.seed)
+    }
+}
+
 impl Tlb<Gpa> {
     /// The nested TLB: guest-physical to host-physical translations, at the
     /// host table's page sizes.
-    pub fn nested(config: &crate::config::NestedTlbConfig, host: &crate::config::TableShape, seed: u64) -> Tlb<Gpa> {
-        let entries = config.entries as usize;
-        let ways = config.ways.map_or(entries, |w| w as usize);
-        let shifts = size_slots(&config.page_sizes, &host.page_shifts);
-        let replacement = config.replacement.expect("resolved");
-        let store = SetAssoc::new(entries, ways, replacement, seed, array_stream("nested", ""));
-        let arrays = vec![Array::new(shifts, store)];
-        Tlb {
-            name: "nested".into(),
-            level: 0,
-            serves: Serves::Data,
-            latency: config.latency,
-            holder: holders(&arrays),
-            arrays,
-            guess: Guess::default(),
-            last_hit: (0, 0),
-            all_lanes: 1,
-            sizes: crate::size::PageSizes::new(host.page_shifts.clone()),
-            hits: [PerKind::default(); MAX_LEVELS],
-            counters: TlbCounters::default(),
-            space: PhantomData,
-        }
+    pub fn nested(spec: &TlbSpec, host: &crate::config::TableShape, seed: u64) -> Tlb<Gpa> {
+        Tlb { guess: Guess::default(), ..Tlb::build(spec, &host.page_shifts, seed) }
     }
 }
 

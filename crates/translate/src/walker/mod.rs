@@ -18,9 +18,10 @@
 use serde::Serialize;
 
 use crate::addr::{Address, Gpa, Hpa, Va};
-use crate::config::{Config, ExitConfig, Mode};
+use crate::config::{ExitConfig, TableShape};
 use crate::frames::FrameAllocator;
 use crate::histogram::Distribution;
+use crate::machine::{Machine, Memory, Virtualization};
 use crate::pagetable::{LevelMemory, PagePolicy, PageTables, WalkResult, MAX_LEVELS};
 use crate::pwc::{LineCounters, PageWalkCache, PwcCounters, WalkMemory};
 use crate::rng::SplitMix64;
@@ -188,7 +189,7 @@ pub struct Walker {
     exit_costs: ExitConfig,
     /// To create each VM's guest memory: (shape, policy, memory size,
     /// allocator, seed).
-    guest_template: (crate::config::TableShape, PagePolicy, u64, crate::config::Allocator, u64),
+    guest_template: (TableShape, PagePolicy, Memory, u64),
     pub counters: WalkCounters,
     pub exits: ExitCounters,
     pub reference_histogram: Distribution,
@@ -206,80 +207,60 @@ fn vm_seed(seed: u64, vm: usize) -> u64 {
 }
 
 impl Walker {
-    pub fn new(config: &Config) -> Walker {
-        let shape = config.table_shape();
-        let guest_policy = PagePolicy::from_config(config);
-        let guest_template =
-            (shape.clone(), guest_policy.clone(), config.memory.size.0, config.memory.allocator, config.seed);
+    pub fn new(machine: &Machine) -> Walker {
+        let shape = &machine.table;
+        let seed = machine.seed;
+        let guest_template = (shape.clone(), machine.pages.clone(), machine.memory, seed);
         fn new_tables<In: Address, Out: Address>(
-            shape: &crate::config::TableShape,
+            shape: &TableShape,
             policy: PagePolicy,
-            bytes: u64,
-            allocator: crate::config::Allocator,
+            memory: Memory,
             seed: u64,
         ) -> Tables<In, Out> {
             Tables {
                 tables: PageTables::new(shape.clone(), policy),
-                frames: FrameAllocator::new(shape, bytes, allocator, seed),
+                frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, seed),
             }
         }
+        // The host's memory draws from its own seed stream.
+        let host_seed = seed ^ 0x686f_7374; // "host"
         let shifts: Vec<u32> = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
-        let mmu = match config.mode {
-            Mode::Native => Mmu::Native(Box::new(new_tables(
-                &shape,
-                guest_policy,
-                config.memory.size.0,
-                config.memory.allocator,
-                config.seed,
-            ))),
-            Mode::Nested => {
-                let host = config.host.as_ref().expect("resolved");
-                let host_shape = config.host_shape().expect("resolved");
-                let nested = config.nested.as_ref().expect("resolved");
-                let tlb = nested.tlb.as_ref().map(|t| Tlb::nested(t, &host_shape, config.seed));
-                Mmu::Nested(Box::new(Nested {
-                    guests: Vec::new(),
-                    host: new_tables(
-                        &host_shape,
-                        PagePolicy::from_pages(&host.pages, &host_shape),
-                        host.memory.size.0,
-                        host.memory.allocator,
-                        config.seed ^ 0x686f_7374, // "host"
-                    ),
-                    host_pwc: PageWalkCache::for_table(&nested.pwc, &host_shape, config.seed ^ 0x686f_7374),
-                    host_shifts: (0..host_shape.index_bits.len()).map(|l| host_shape.leaf_shift(l)).collect(),
-                    host_entry_bytes: host_shape.entry_bytes,
-                    tlb_latency: nested.tlb.as_ref().map_or(0, |t| t.latency),
-                    tlb,
-                    counters: NestedCounters::default(),
-                }))
+        let mmu = match &machine.virtualization {
+            Virtualization::Native => {
+                Mmu::Native(Box::new(new_tables(shape, machine.pages.clone(), machine.memory, seed)))
             }
-            Mode::Shadow => {
-                let host = config.host.as_ref().expect("resolved");
-                let host_shape = config.host_shape().expect("resolved");
-                Mmu::Shadow(Box::new(Shadow {
-                    guests: Vec::new(),
-                    host_map: PageTables::new(host_shape.clone(), PagePolicy::from_pages(&host.pages, &host_shape)),
-                    // The shadow table has the hardware's format, the guest's;
-                    // the hypervisor chooses each entry's size and frame.
-                    shadow: PageTables::new(shape.clone(), PagePolicy::Fixed(shape.offset_bits)),
-                    host_frames: FrameAllocator::new_for(
-                        &[&host_shape, &shape],
-                        host.memory.size.0,
-                        host.memory.allocator,
-                        config.seed ^ 0x686f_7374,
-                    ),
-                }))
-            }
+            Virtualization::Nested { host, tlb, host_pwc } => Mmu::Nested(Box::new(Nested {
+                guests: Vec::new(),
+                host: new_tables(&host.table, host.pages.clone(), host.memory, host_seed),
+                host_pwc: PageWalkCache::new(host_pwc, host_seed),
+                host_shifts: (0..host.table.index_bits.len()).map(|l| host.table.leaf_shift(l)).collect(),
+                host_entry_bytes: host.table.entry_bytes,
+                tlb_latency: tlb.as_ref().map_or(0, |t| t.latency),
+                tlb: tlb.as_ref().map(|t| Tlb::nested(t, &host.table, seed)),
+                counters: NestedCounters::default(),
+            })),
+            Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
+                guests: Vec::new(),
+                host_map: PageTables::new(host.table.clone(), host.pages.clone()),
+                // The shadow table has the hardware's format, the guest's;
+                // the hypervisor chooses each entry's size and frame.
+                shadow: PageTables::new(shape.clone(), PagePolicy::Fixed(shape.offset_bits)),
+                host_frames: FrameAllocator::new_for(
+                    &[&host.table, shape],
+                    host.memory.bytes,
+                    host.memory.allocator,
+                    host_seed,
+                ),
+            })),
         };
         Walker {
             mmu,
-            pwc: PageWalkCache::new(config),
-            memory: WalkMemory::new(config),
+            pwc: PageWalkCache::new(&machine.pwc, seed),
+            memory: WalkMemory::new(machine.walk, seed),
             entry_bytes: shape.entry_bytes,
             shifts,
-            translation_sizes: crate::size::PageSizes::new(config.translation_shifts()),
-            exit_costs: config.exits.clone().unwrap_or_default(),
+            translation_sizes: crate::size::PageSizes::new(machine.translation_shifts.clone()),
+            exit_costs: machine.exits.clone(),
             guest_template,
             counters: WalkCounters::default(),
             exits: ExitCounters::default(),
@@ -304,17 +285,13 @@ impl Walker {
         cycles
     }
 
-    fn guest(
-        template: &(crate::config::TableShape, PagePolicy, u64, crate::config::Allocator, u64),
-        guests: &mut Vec<Guest>,
-        vm: usize,
-    ) {
+    fn guest(template: &(TableShape, PagePolicy, Memory, u64), guests: &mut Vec<Guest>, vm: usize) {
         while guests.len() <= vm {
-            let (shape, policy, bytes, allocator, seed) = template;
+            let (shape, policy, memory, seed) = template;
             let vm = guests.len();
             guests.push(Tables {
                 tables: PageTables::new(shape.clone(), policy.clone()),
-                frames: FrameAllocator::new(shape, *bytes, *allocator, vm_seed(*seed, vm)),
+                frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, vm_seed(*seed, vm)),
             });
         }
     }
