@@ -148,7 +148,7 @@ struct WorkloadArgs {
 impl WorkloadArgs {
     fn load(&self) -> Result<Workload, Failure> {
         match &self.workload {
-            Some(path) => Ok(Workload::load(path)?),
+            Some(path) => Workload::load(path).map_err(Failure::Trace),
             None => {
                 let workload = Workload::new(self.traces.iter().map(TraceSpec::new).collect(), self.quantum);
                 workload.validate().map_err(Failure::Arguments)?;
@@ -252,25 +252,6 @@ impl std::fmt::Display for Failure {
     }
 }
 
-macro_rules! failure_from {
-    ($($variant:ident($error:ty)),* $(,)?) => {
-        $(impl From<$error> for Failure {
-            fn from(e: $error) -> Failure {
-                Failure::$variant(e)
-            }
-        })*
-    };
-}
-
-failure_from!(
-    Config(mmusim_report::config_file::ConfigFileError),
-    Trace(mmusim_trace::TraceError),
-    Run(mmusim_report::run::RunError),
-    Plan(mmusim_report::plan::PlanError),
-    Sweep(mmusim_report::sweep::SweepError),
-    Check(mmusim_report::check::CheckError),
-);
-
 /// Writes to standard output. A reader that went away (`mmusim ... | head`)
 /// ends the program quietly rather than as an error.
 fn emit(text: &str) -> Result<(), Failure> {
@@ -303,19 +284,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             return sweep(&spec, out, threads, shard, dry_run, quiet, separate);
         }
         Command::Merge { out, shards } => {
-            let runs = mmusim_report::sweep::merge(&out, &shards)?;
+            let runs = mmusim_report::sweep::merge(&out, &shards).map_err(Failure::Sweep)?;
             emit(&format!("merged {} shards ({runs} runs) into {}\n", shards.len(), out.display()))?;
         }
         Command::Check { baseline, current, tolerances, json, bless } => {
             return check(&baseline, &current, tolerances.as_deref(), json.as_deref(), bless);
         }
         Command::Run { config, workload, overrides, out } => {
-            let config = mmusim_report::config_file::load(&config, &overrides)?;
+            let config = mmusim_report::config_file::load(&config, &overrides).map_err(Failure::Config)?;
             let workload = workload.load()?;
             let start = std::time::Instant::now();
-            let output = mmusim_report::run::run(&config, &workload)?;
+            let output = mmusim_report::run::run(&config, &workload).map_err(Failure::Run)?;
             let seconds = start.elapsed().as_secs_f64();
-            let dir = mmusim_report::summary::write_summary(&out, &output)?;
+            let dir = mmusim_report::summary::write_summary(&out, &output).map_err(Failure::Run)?;
             emit(&mmusim_report::summary::render(&output))?;
             emit(&format!(
                 "  {:.2} s ({:.1} M references/s){}\n",
@@ -326,14 +307,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             emit(&format!("  wrote summary.json, metrics.csv, histograms.csv and .hgrm files to {}\n", dir.display()))?;
         }
         Command::Config(ConfigCommand::Show { file, overrides }) => {
-            let config = mmusim_report::config_file::load(&file, &overrides)?;
+            let config = mmusim_report::config_file::load(&file, &overrides).map_err(Failure::Config)?;
             emit(&config.to_toml())?;
         }
         Command::Trace(TraceCommand::Info { files, format, json }) => {
             let mut infos = Vec::with_capacity(files.len());
             for file in &files {
-                let reader = mmusim_trace::TraceReader::open_as(file, format)?;
-                let info = mmusim_trace::TraceInfo::collect(reader)?;
+                let reader = mmusim_trace::TraceReader::open_as(file, format).map_err(Failure::Trace)?;
+                let info = mmusim_trace::TraceInfo::collect(reader).map_err(Failure::Trace)?;
                 if !json {
                     emit(&mmusim_report::trace_info::render(&info))?;
                 }
@@ -345,7 +326,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Trace(TraceCommand::Mix { workload, output }) => {
             let workload = workload.load()?;
-            let mut mix = workload.open()?;
+            let mut mix = workload.open().map_err(Failure::Trace)?;
             let names: Vec<String> = workload.traces.iter().map(|t| t.path.display().to_string()).collect();
             let description = format!(
                 "mixed by mmusim {} from {} with a quantum of {} instructions",
@@ -353,7 +334,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 names.join(", "),
                 workload.quantum
             );
-            let written = mmusim_trace::write_trace(&mut mix, &output, OutputFormat::Mmusim, &description)?;
+            let written = mmusim_trace::write_trace(&mut mix, &output, OutputFormat::Mmusim, &description)
+                .map_err(Failure::Trace)?;
             emit(&format!(
                 "{}: {} references, {} instructions\n",
                 output.display(),
@@ -363,7 +345,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Convert { input, output, format, to } => {
             let to = to.unwrap_or_else(|| OutputFormat::from_path(&output));
-            let summary = mmusim_trace::convert(&input, format, &output, to)?;
+            let summary = mmusim_trace::convert(&input, format, &output, to).map_err(Failure::Trace)?;
             emit(&format!(
                 "{} ({}, {}) -> {} ({}, {}): {} references, {} instructions\n",
                 input.display(),
@@ -389,7 +371,7 @@ fn sweep(
     quiet: bool,
     separate: bool,
 ) -> Result<ExitCode, Failure> {
-    let plan = mmusim_report::plan::load(spec)?;
+    let plan = mmusim_report::plan::load(spec).map_err(Failure::Plan)?;
     if dry_run {
         emit(&mmusim_report::sweep::render_plan(&plan))?;
         return Ok(ExitCode::SUCCESS);
@@ -404,7 +386,7 @@ fn sweep(
     let out = out.unwrap_or_else(|| PathBuf::from("results/sweeps").join(&plan.name));
     let options =
         mmusim_report::sweep::Options { out: out.clone(), threads, shard, progress: !quiet, one_pass: !separate };
-    let outcome = mmusim_report::sweep::execute(&plan, &options)?;
+    let outcome = mmusim_report::sweep::execute(&plan, &options).map_err(Failure::Sweep)?;
     emit(&mmusim_report::sweep::render(&plan, &options, &outcome))?;
     emit(&format!("  {} threads{}\n", rayon_threads(threads), peak_memory()))?;
     if outcome.failures.is_empty() {
@@ -428,13 +410,13 @@ fn check(
 ) -> Result<ExitCode, Failure> {
     use mmusim_report::check;
     let tolerances = match tolerances {
-        Some(path) => check::Tolerances::load(path)?,
+        Some(path) => check::Tolerances::load(path).map_err(Failure::Check)?,
         None => check::Tolerances::default(),
     };
-    let current_table = check::read_table(current)?;
+    let current_table = check::read_table(current).map_err(Failure::Check)?;
     let baseline_exists = baseline.exists();
     if baseline_exists || !bless {
-        let baseline_table = check::read_table(baseline)?;
+        let baseline_table = check::read_table(baseline).map_err(Failure::Check)?;
         let report = check::check(&baseline_table, &current_table, &tolerances);
         emit(&check::render(&report, baseline_table.rows.len()))?;
         if let Some(path) = json {
@@ -445,7 +427,7 @@ fn check(
             return Ok(if report.failed() { ExitCode::from(REGRESSED) } else { ExitCode::SUCCESS });
         }
     }
-    let written = check::bless(baseline, &current_table)?;
+    let written = check::bless(baseline, &current_table).map_err(Failure::Check)?;
     emit(&format!("blessed: {} is the new baseline\n", written.display()))?;
     Ok(ExitCode::SUCCESS)
 }
