@@ -15,21 +15,22 @@
 //! - A change of (VM, context) between references is a switch: a context
 //!   switch within a VM, a VM switch between VMs. What it does to cached
 //!   translations is the `[context]` policy's.
+//!
+//! This module holds the per-reference loop and the fill rule; `switch` what
+//! switches, timer exits and promotions do to cached translations, `swept`
+//! the lanes of a one-pass simulation, `report` the counters it reports.
 
 use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
 use crate::addr::Va;
 use crate::config::{Config, ConfigError, Mode};
-use crate::context::{AddressSpaces, Current, SwitchKind};
-use crate::histogram::Distribution;
+use crate::context::{AddressSpaces, Current};
 use crate::machine::Machine;
-use crate::pagetable::LevelMemory;
 use crate::per_kind::PerKind;
-use crate::pwc::PwcCounters;
 use crate::stack::StackArray;
 use crate::tlb::{key as key_of, Tlb, TlbCounters};
-use crate::walker::{ExitCounters, ExitReason, NestedCounters, WalkCounters, WalkRequest, Walker};
+use crate::walker::{WalkRequest, Walker};
 
 /// `first_tlb` of a path with no TLB.
 const NO_TLB: usize = usize::MAX;
@@ -181,6 +182,11 @@ struct Swept {
 }
 
 pub use crate::lanes::NotOnePass;
+pub use report::{NestedReport, SimReport, TlbReport};
+
+mod report;
+mod swept;
+mod switch;
 
 /// A translation found below a level of a path, to be cached above it:
 /// `va`'s page of `shift` in the space tagged `tag`, dirty in the lanes
@@ -240,44 +246,6 @@ impl Simulator {
             context_counters: ContextCounters::default(),
             machine,
         })
-    }
-
-    /// One simulator for several configs that differ only in the number of
-    /// ways of one TLB's main array (with the same number of sets, LRU
-    /// replacement, and the TLB the last level of every path it serves):
-    /// everything is simulated once but that array, answered for every
-    /// size by stack distances, and what lies behind it (walks, page-walk
-    /// caches, exits), simulated per size. `lane_report(i)` is then exactly
-    /// `Simulator::new(&configs[i])`'s report after the same references.
-    pub fn with_lanes(configs: &[Config], tlb: &str) -> Result<Simulator, NotOnePass> {
-        let no = |why: String| NotOnePass(why);
-        let lanes = crate::lanes::lanes(configs, tlb)?;
-        let sets = lanes[0].family.sets;
-        let ways: Vec<usize> = lanes.iter().map(|lane| lane.ways).collect();
-        let resolved: Vec<Config> = lanes.into_iter().map(|lane| lane.config).collect();
-        let mut sim = Simulator::new(&resolved[0]).map_err(|e| no(e.to_string()))?;
-        let index = sim.tlbs.iter().position(|t| t.name == tlb).expect("a TLB of the config");
-        // The swept TLB keeps its other arrays (shared: they hold other
-        // page sizes, which the main array's size does not affect).
-        let mut others = sim.machine.tlbs[index].clone();
-        let main = others.arrays.iter().position(|a| a.name.is_empty()).expect("lanes sweep a main array");
-        let shifts = others.arrays.remove(main).sizes;
-        sim.tlbs[index] = Tlb::new(&others, &sim.machine);
-        // A first-level swept TLB has no fast path: its hits differ by lane.
-        for first in &mut sim.first_tlb {
-            if *first == index {
-                *first = NO_TLB;
-            }
-        }
-        sim.all_lanes = crate::tlb::lane_mask(resolved.len());
-        for t in &mut sim.tlbs {
-            t.set_lanes(resolved.len());
-        }
-        sim.lanes = resolved.into_iter().map(Lane::new).collect();
-        let lanes = sim.lanes.len();
-        sim.shared_tables = sim.lanes[0].walker.share_tables(lanes);
-        sim.swept = Some(Swept { tlb: index, shifts, stack: StackArray::new(sets, ways) });
-        Ok(sim)
     }
 
     /// Turns the fast paths off (runs of hits, hits on most recently used
@@ -431,92 +399,6 @@ impl Simulator {
         Ok(())
     }
 
-    /// The running address space changes: count the switch, apply the
-    /// context policy (see `context`), run with the space's tag.
-    #[cold]
-    #[inline(never)]
-    fn switch_to(&mut self, trace_vm: u16, context: u16) {
-        let switch = self.spaces.switch_to(&self.current, trace_vm, context);
-        match switch.kind {
-            SwitchKind::First => {}
-            SwitchKind::Vm => self.context_counters.vm_switches += 1,
-            SwitchKind::Context => {
-                self.context_counters.context_switches += 1;
-                if self.machine.mode() == Mode::Shadow {
-                    // The guest loads CR3, which traps to the hypervisor.
-                    for lane in &mut self.lanes {
-                        lane.walker.exit(ExitReason::Cr3Write);
-                    }
-                }
-            }
-        }
-        if switch.flush {
-            self.flush_all();
-        }
-        if let Some(stale) = switch.recycled {
-            self.context_counters.id_recycles += 1;
-            self.invalidate(|tag, _, _| tag == stale.0, |walker| walker.flush_tag(stale.0));
-        }
-        self.current = switch.current;
-    }
-
-    /// Empties every TLB and page-walk cache.
-    fn flush_all(&mut self) {
-        self.invalidate(|_, _, _| true, Walker::flush_all);
-        self.context_counters.flushes += 1;
-    }
-
-    /// Removes the TLB entries `drop` accepts (by space tag and the page's
-    /// address range) and, in each lane, what `flush` removes from the
-    /// walker's caches; counts what went as flushed.
-    fn invalidate(&mut self, drop: impl Fn(u32, u64, u64) -> bool + Copy, flush: impl Fn(&mut Walker) -> u64) {
-        let (shared, swept) = self.invalidate_tlbs(drop);
-        self.context_counters.entries_flushed += shared;
-        for (lane, state) in self.lanes.iter_mut().enumerate() {
-            state.entries_flushed += swept.get(lane).copied().unwrap_or(0) + flush(&mut state.walker);
-        }
-    }
-
-    /// Removes the TLB entries `drop` accepts; returns how many went from
-    /// the shared TLBs, and per lane from the swept array (each lane's
-    /// counters of the swept TLB count both its shared arrays' and its own).
-    fn invalidate_tlbs(&mut self, drop: impl Fn(u32, u64, u64) -> bool + Copy) -> (u64, Vec<u64>) {
-        let mut shared = 0;
-        let mut in_swept_tlb = 0;
-        for (index, tlb) in self.tlbs.iter_mut().enumerate() {
-            let dropped = tlb.invalidate_where(drop);
-            shared += dropped;
-            if self.swept.as_ref().is_some_and(|s| s.tlb == index) {
-                in_swept_tlb = dropped;
-            }
-        }
-        let Some(swept) = &mut self.swept else { return (shared, Vec::new()) };
-        let lost = swept.stack.invalidate_where(|key, space| {
-            let (page, shift) = crate::tlb::unkey(key);
-            let first = page << shift;
-            drop(space, first, first + ((1u64 << shift) - 1))
-        });
-        for (lane, state) in self.lanes.iter_mut().enumerate() {
-            state.swept.invalidated += in_swept_tlb + lost[lane];
-        }
-        (shared, lost)
-    }
-
-    /// A timer exit: the hypervisor runs, and without VM tags the TLBs do
-    /// not survive it.
-    #[cold]
-    #[inline(never)]
-    fn timer_exit(&mut self) {
-        let interval = self.machine.timer_interval();
-        self.next_timer = self.next_timer.saturating_add(interval);
-        for lane in &mut self.lanes {
-            lane.walker.exit(ExitReason::Timer);
-        }
-        if !self.machine.context.vm_tags {
-            self.flush_all();
-        }
-    }
-
     /// Translates one page of the running address space; returns its page
     /// shift. The common case (a hit in the first TLB where its guess
     /// says) stays
@@ -596,71 +478,6 @@ impl Simulator {
         }
     }
 
-    /// The rest of a lookup that missed every shared array down to the
-    /// swept TLB (at `depth` of the path): its main array hits in some
-    /// lanes, and the others walk.
-    fn translate_swept(&mut self, depth: usize, va: Va, kind: Kind, request: &WalkRequest, instruction: bool) -> u32 {
-        let tag = request.tag;
-        let swept = self.swept.as_ref().expect("a swept array");
-        let found = swept.shifts.iter().find_map(|&(shift, size_index)| {
-            swept.stack.find(crate::tlb::key(va.0 >> shift, shift), tag).map(|f| (shift, size_index, f))
-        });
-        let hit_lanes = found.map_or(0, |(_, _, f)| swept.stack.lanes_holding(f.depth));
-        let mut dirty = 0;
-        if let Some((_, size_index, f)) = found {
-            for lane in lanes_in(hit_lanes) {
-                self.lanes[lane].swept.lookups[kind] += 1;
-                self.lanes[lane].swept.hits_by_size[size_index] += 1;
-            }
-            dirty = f.dirty & hit_lanes;
-            let clean = hit_lanes & !f.dirty;
-            if request.write && clean != 0 {
-                self.assist(clean, request);
-                dirty |= clean;
-            }
-        }
-        let miss_lanes = self.all_lanes & !hit_lanes;
-        let shift = if miss_lanes == 0 {
-            found.expect("a hit in every lane").0
-        } else {
-            let (shift, walked_dirty) = self.walk_lanes(miss_lanes, kind, request);
-            dirty |= walked_dirty & miss_lanes;
-            shift
-        };
-        let size_index = self.size_index(shift);
-        let swept_tlb = self.swept.as_ref().expect("a swept array").tlb;
-        let main_holds = self.swept.as_ref().expect("a swept array").shifts.iter().any(|&(s, _)| s == shift);
-        if main_holds {
-            let swept = self.swept.as_mut().expect("a swept array");
-            let page = va.0 >> shift;
-            let evicting = swept.stack.lanes_evicting(page) & miss_lanes;
-            swept.stack.use_entry(page, crate::tlb::key(page, shift), tag, dirty, size_index as u8);
-            for lane in lanes_in(miss_lanes) {
-                let counters = &mut self.lanes[lane].swept;
-                counters.lookups[kind] += 1;
-                counters.misses[kind] += 1;
-                counters.misses_by_size[size_index] += 1;
-                counters.fills += 1;
-                counters.evictions += u64::from(evicting & 1 << lane != 0);
-            }
-        } else {
-            // A size only the TLB's other (shared) arrays hold: every lane
-            // missed it and fills it there.
-            let filled = self.tlbs[swept_tlb].fill(tag, va, shift, dirty);
-            for lane in &mut self.lanes {
-                lane.swept.lookups[kind] += 1;
-                lane.swept.misses[kind] += 1;
-                lane.swept.misses_by_size[size_index] += 1;
-                if let Some(evicted) = filled {
-                    lane.swept.fills += 1;
-                    lane.swept.evictions += u64::from(evicted);
-                }
-            }
-        }
-        self.fill_above(depth, instruction, kind, Found { tag, va, shift, dirty });
-        shift
-    }
-
     /// Walks in the lanes `lanes`; returns the page shift (the same in every
     /// lane: page tables differ between lanes only in accessed and dirty
     /// bits) and the lanes whose walk found the page dirty. A THP promotion
@@ -708,22 +525,6 @@ impl Simulator {
         (shift.expect("at least one lane walked"), dirty)
     }
 
-    /// A THP promotion replaced the small pages of the region `(base,
-    /// shift)` of the space tagged `tag`: drops their cached translations
-    /// (as the OS's shootdown would) and the walk caches of the space
-    /// (INVLPG also empties paging-structure caches).
-    #[cold]
-    #[inline(never)]
-    fn drop_promoted(&mut self, (base, shift): (u64, u32), tag: u32) {
-        let end = base + ((1u64 << shift) - 1);
-        let (shared, swept) = self.invalidate_tlbs(|s, first, last| s == tag && first >= base && last <= end);
-        self.counters.promotion_invalidations += shared;
-        for (lane, state) in self.lanes.iter_mut().enumerate() {
-            state.promotion_invalidations += swept.get(lane).copied().unwrap_or(0);
-            state.walker.flush_space(tag);
-        }
-    }
-
     /// Dirty-bit assists in the lanes `lanes`: a store found the translation
     /// cached clean there.
     fn assist(&mut self, lanes: u64, request: &WalkRequest) {
@@ -742,148 +543,5 @@ impl Simulator {
     /// The index of a page shift among the translation sizes.
     fn size_index(&self, shift: u32) -> usize {
         self.sizes.index(shift)
-    }
-
-    /// Everything counted so far (of the first lane, the only one unless
-    /// built `with_lanes`).
-    pub fn report(&self) -> SimReport {
-        self.lane_report(0)
-    }
-
-    /// Everything lane `lane` counted so far.
-    pub fn lane_report(&self, lane: usize) -> SimReport {
-        let state = &self.lanes[lane];
-        let walker = &state.walker;
-        // The page tables and the memory behind them, which lanes may share.
-        let tables = if self.shared_tables { &self.lanes[0].walker } else { walker };
-        let config = &state.config;
-        let swept_tlb = self.swept.as_ref().map_or(NO_TLB, |s| s.tlb);
-        let tlbs: Vec<TlbReport> = self
-            .tlbs
-            .iter()
-            .enumerate()
-            .map(|(index, tlb)| TlbReport {
-                name: tlb.name.clone(),
-                level: tlb.level,
-                serves: tlb.serves,
-                counters: if index == swept_tlb { state.swept.clone() } else { tlb.counters() },
-            })
-            .collect();
-        let latency = |name: &str| self.tlbs.iter().find(|t| t.name == name).map_or(0, |t| u64::from(t.latency));
-        let tlb_cycles: u64 = tlbs.iter().map(|t| t.counters.total_lookups() * latency(&t.name)).sum();
-        let exits = config.mode.is_virtualized().then(|| walker.exits.clone());
-        let exit_cycles = walker.exits.cycles;
-        let (allocated_bytes, host_allocated_bytes) = tables.allocated_bytes();
-        let other_tables = tables.other_tables();
-        let mut context = self.context_counters.clone();
-        context.entries_flushed += state.entries_flushed;
-        SimReport {
-            mode: config.mode.name(),
-            page_shifts: config.translation_shifts(),
-            host_page_shifts: config.host_shape().map(|shape| shape.page_shifts),
-            run: RunCounters {
-                walks: state.walks,
-                dirty_assists: state.dirty_assists,
-                dirty_bits_set_by_assists: state.dirty_bits_set_by_assists,
-                promotion_invalidations: self.counters.promotion_invalidations + state.promotion_invalidations,
-                translation_cycles: tlb_cycles + walker.counters.cycles + exit_cycles,
-                ..self.counters.clone()
-            },
-            context,
-            tlbs,
-            walks: walker.counters.clone(),
-            pwc: walker.pwc_counters().cloned(),
-            nested: walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
-            exits,
-            faults: tables.faults(),
-            promotions: tables.promotions(),
-            address_spaces: self.spaces.spaces() as u64,
-            vms: self.spaces.vms() as u64,
-            page_tables: tables.page_tables(),
-            host_page_tables: other_tables.clone().filter(|_| config.mode == Mode::Nested),
-            shadow_page_tables: other_tables.filter(|_| config.mode == Mode::Shadow),
-            allocated_bytes,
-            host_allocated_bytes,
-        }
-    }
-
-    /// References per walk, cycles per walk (of the first lane).
-    pub fn histograms(&self) -> (&Distribution, &Distribution) {
-        self.lane_histograms(0)
-    }
-
-    /// References per walk, cycles per walk of lane `lane`.
-    pub fn lane_histograms(&self, lane: usize) -> (&Distribution, &Distribution) {
-        let walker = &self.lanes[lane].walker;
-        (&walker.reference_histogram, &walker.cycle_histogram)
-    }
-}
-
-/// One TLB's counters, with what it is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TlbReport {
-    pub name: String,
-    pub level: u32,
-    pub serves: crate::config::Serves,
-    #[serde(flatten)]
-    pub counters: TlbCounters,
-}
-
-/// Nested mode's host dimension.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NestedReport {
-    pub counters: NestedCounters,
-    pub host_pwc: Option<PwcCounters>,
-    /// The nested TLB, by host page size.
-    pub tlb: Option<TlbCounters>,
-}
-
-/// Raw integer counters of a run; rates are for the report crate to render.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SimReport {
-    pub mode: &'static str,
-    /// The translation sizes (as shifts) that per-size counters index.
-    pub page_shifts: Vec<u32>,
-    /// The host table's sizes, which the nested TLB's counters index.
-    pub host_page_shifts: Option<Vec<u32>>,
-    pub run: RunCounters,
-    pub context: ContextCounters,
-    pub tlbs: Vec<TlbReport>,
-    pub walks: WalkCounters,
-    pub pwc: Option<PwcCounters>,
-    pub nested: Option<NestedReport>,
-    pub exits: Option<ExitCounters>,
-    /// Minor faults (first touches of unmapped pages; the guest's when
-    /// virtualized).
-    pub faults: u64,
-    /// THP promotions.
-    pub promotions: u64,
-    pub address_spaces: u64,
-    pub vms: u64,
-    /// Live table nodes per level, root first (all guests' when virtualized).
-    pub page_tables: Vec<LevelMemory>,
-    /// Nested: the host tables' nodes.
-    pub host_page_tables: Option<Vec<LevelMemory>>,
-    /// Shadow: the shadow tables' nodes.
-    pub shadow_page_tables: Option<Vec<LevelMemory>>,
-    /// Physical bytes handed out (data pages and table nodes; guest-physical
-    /// when virtualized).
-    pub allocated_bytes: u64,
-    /// Host-physical bytes handed out (virtualized).
-    pub host_allocated_bytes: u64,
-}
-
-impl SimReport {
-    pub fn instructions(&self) -> u64 {
-        self.run.references[Kind::Fetch]
-    }
-
-    pub fn references(&self) -> u64 {
-        self.run.references.total()
-    }
-
-    /// Page lookups by kind: one per page a reference touches.
-    pub fn page_lookups(&self) -> PerKind<u64> {
-        PerKind(std::array::from_fn(|k| self.run.references.0[k] + self.run.extra_page_lookups.0[k]))
     }
 }
