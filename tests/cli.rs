@@ -609,3 +609,42 @@ fn check_exit_codes_tolerances_and_bless() {
     let output = mmusim(&["check", &path(&blessed), &path(&current)]);
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn outputs_are_created_as_the_umask_says() {
+    use std::os::unix::fs::PermissionsExt;
+    // The umask is set by a shell around the command, as a user's would be.
+    for (umask, mode) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!(
+            "umask {umask} && \"$0\" run --config configs/skylake.toml --trace traces/tiny/hand.din --out \"$1/run\" \
+             && \"$0\" convert traces/tiny/hand.din \"$1/hand.mmt\""
+        );
+        let output = Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_mmusim"), dir.path().to_str().unwrap()])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let files = files_under(dir.path());
+        assert!(files.len() >= 6, "run outputs and the converted trace: {files:?}");
+        for file in files {
+            let got = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(got, mode, "{} under umask {umask}: {got:o}", file.display());
+        }
+    }
+}

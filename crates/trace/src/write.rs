@@ -85,8 +85,17 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
-        let temp =
-            tempfile::Builder::new().prefix(PARTIAL_PREFIX).suffix(PARTIAL_SUFFIX).tempfile_in(parent_dir(dest))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(PARTIAL_PREFIX).suffix(PARTIAL_SUFFIX);
+        // A temporary file is private (0600) by default; an output is not:
+        // created as any file is (0666 less the umask, so 0644 under umask
+        // 022), so that a results directory a group shares is readable to it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder.tempfile_in(parent_dir(dest))?;
         Ok(AtomicFile { temp, dest: dest.to_owned() })
     }
 
