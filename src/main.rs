@@ -134,7 +134,7 @@ enum TraceCommand {
 /// A workload: traces given one by one, or a workload file.
 #[derive(Args, Debug)]
 struct WorkloadArgs {
-    /// A trace of the workload; repeat for several, each its own address space.
+    /// A trace of the workload (`-`: standard input, a pipe or a redirected file); repeat for several, each its own address space.
     #[arg(long = "trace", required_unless_present = "workload", conflicts_with = "workload")]
     traces: Vec<PathBuf>,
     /// Instructions each trace runs before the next one's turn.

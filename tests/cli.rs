@@ -648,3 +648,38 @@ fn outputs_are_created_as_the_umask_says() {
         }
     }
 }
+
+#[test]
+fn a_trace_through_a_pipe_gives_the_results_of_its_file() {
+    // Standard input as `-` and as /dev/stdin, plain and compressed, against
+    // the same trace read from its file: the same metrics, and provenance
+    // with the same hash of the bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |trace: &str, out: &str, feed: Option<&str>| {
+        let out = dir.path().join(out);
+        let command = format!("\"$0\" run --config configs/skylake.toml --trace {trace} --out \"$1\"");
+        // `cat |` makes standard input a pipe rather than a file.
+        let script = match feed {
+            Some(file) => format!("cat {file} | {command}"),
+            None => command,
+        };
+        let output = Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_mmusim"), out.to_str().unwrap()])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{script}: {}", stderr(&output));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        (summary["metrics"].clone(), summary["workload"]["traces"][0]["sha256"].clone())
+    };
+    for file in ["traces/tiny/hand.din", "traces/sort.lackey.zst"] {
+        let (metrics, hash) = run(file, "file", None);
+        assert!(hash.as_str().is_some_and(|h| h.len() == 64), "{hash}");
+        for (trace, out) in [("-", "dash"), ("/dev/stdin", "dev")] {
+            let (piped_metrics, piped_hash) = run(trace, out, Some(file));
+            assert_eq!(piped_metrics, metrics, "{file} through {trace}");
+            assert_eq!(piped_hash, hash, "{file} through {trace}");
+        }
+    }
+}

@@ -253,6 +253,9 @@ pub fn workload_name(paths: &[PathBuf]) -> String {
     paths
         .iter()
         .map(|p| {
+            if p.as_os_str() == mmusim_trace::STDIN {
+                return "stdin".to_owned();
+            }
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             name.split('.').next().unwrap_or_default().to_owned()
         })

@@ -173,13 +173,16 @@ pub fn stream(
     consume: impl FnMut(&[mmusim_trace::Batch]) -> Result<(), RunError>,
 ) -> Result<WorkloadProvenance, RunError> {
     let mut mix = workload.open()?;
-    let plain: Vec<bool> = mix.readers().map(|r| r.compression() == mmusim_trace::Compression::None).collect();
+    // Mapped files are hashed from disk alongside; streamed ones (compressed
+    // files, pipes) by their readers as the bytes pass, since a pipe cannot
+    // be read twice.
+    let mapped: Vec<bool> = mix.readers().map(mmusim_trace::TraceReader::is_mapped).collect();
     let (result, disk_hashes) = std::thread::scope(|scope| {
         let hashers: Vec<_> = workload
             .traces
             .iter()
-            .zip(&plain)
-            .map(|(spec, &plain)| plain.then(|| scope.spawn(|| sha256_file(&spec.path))))
+            .zip(&mapped)
+            .map(|(spec, &mapped)| mapped.then(|| scope.spawn(|| sha256_file(&spec.path))))
             .collect();
         let result = crate::pipeline::for_each_chunk(&mut mix, batches_per_chunk, consume);
         let hashes: Vec<Option<Result<String, RunError>>> =
@@ -199,8 +202,16 @@ pub fn stream(
             let sha256 = match (disk_hash, reader.sha256()) {
                 (Some(hash), _) => hash?,
                 (None, Some(hash)) => hash,
-                // A stream the decoder did not read to its last byte.
-                (None, None) => sha256_file(&spec.path)?,
+                // A stream the decoder did not read to its last byte: a
+                // file can be read again to hash it, a pipe cannot.
+                (None, None) if std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file()) => sha256_file(&spec.path)?,
+                (None, None) => {
+                    return Err(RunError::Trace(TraceError::new(
+                        &spec.path,
+                        mmusim_trace::Location::File,
+                        "the stream ended before its last byte was read, so it cannot be hashed for provenance",
+                    )))
+                }
             };
             Ok(TraceProvenance {
                 path: spec.path.display().to_string(),

@@ -79,11 +79,26 @@ pub(crate) struct Input {
     digest: Arc<Mutex<FileDigest>>,
 }
 
-/// The running hash of a file's bytes, and how many it has seen.
+/// The running hash of a file's bytes, how many it has seen, and whether
+/// they ran to the end of the file (or pipe).
 #[derive(Default)]
 pub(crate) struct FileDigest {
     hasher: Sha256,
     bytes: u64,
+    complete: bool,
+}
+
+/// What `--trace -` and friends name: standard input.
+pub const STDIN: &str = "-";
+
+/// Opens a trace path; `-` is standard input (through `/dev/stdin`, so
+/// that a redirected file is still mapped and a pipe is streamed).
+pub fn open_trace_file(path: &Path) -> io::Result<File> {
+    if path == Path::new(STDIN) {
+        File::open("/dev/stdin")
+    } else {
+        File::open(path)
+    }
 }
 
 enum Source {
@@ -131,13 +146,16 @@ impl<R: Read> Read for CountingReader<R> {
         let mut digest = self.digest.lock().expect("never poisoned: hashing does not panic");
         digest.hasher.update(&buf[..n]);
         digest.bytes += n as u64;
+        if n == 0 && !buf.is_empty() {
+            digest.complete = true;
+        }
         Ok(n)
     }
 }
 
 impl Input {
     pub fn open(path: &Path) -> Result<Input, TraceError> {
-        let mut file = File::open(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
+        let mut file = open_trace_file(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
         let metadata = file.metadata().map_err(|e| TraceError::io(path, "cannot stat", &e))?;
         if metadata.is_dir() {
             return Err(TraceError::new(path, Location::File, "is a directory; expected a trace file"));
@@ -184,11 +202,17 @@ impl Input {
         Ok(Input { source, compression, file_bytes, consumed: 0, digest })
     }
 
-    /// SHA-256 (hex) of a streamed file, once every byte of it has been
-    /// read; `None` for mapped files (see `digest`).
+    /// SHA-256 (hex) of a streamed file or pipe, once every byte of it has
+    /// been read; `None` for mapped files (see `digest`).
     pub fn sha256(&self) -> Option<String> {
         let digest = self.digest.lock().expect("never poisoned: hashing does not panic");
-        (digest.bytes == self.file_bytes && self.file_bytes > 0).then(|| hex(&digest.hasher.clone().finalize()))
+        (digest.complete && digest.bytes > 0).then(|| hex(&digest.hasher.clone().finalize()))
+    }
+
+    /// Whether the file is memory-mapped (a plain regular file), rather
+    /// than streamed (compressed, or a pipe).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.source, Source::Mapped { .. })
     }
 
     pub fn compression(&self) -> Compression {
@@ -291,7 +315,7 @@ fn stream_error(path: &Path, compression: Compression, err: &io::Error, file_rea
 /// run's system time by about a third), and its pages are released as the
 /// hash passes them, so resident memory stays bounded.
 pub fn sha256_file(path: &Path) -> Result<String, TraceError> {
-    let mut file = File::open(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
+    let mut file = open_trace_file(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
     let mut hasher = Sha256::new();
     match map_file(&file) {
         Some(map) => {

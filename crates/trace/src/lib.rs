@@ -26,7 +26,7 @@ mod write;
 pub use access::{Access, Kind};
 pub use error::{Location, TraceError};
 pub use format::Format;
-pub use input::{sha256_file, Compression};
+pub use input::{open_trace_file, sha256_file, Compression, STDIN};
 pub use mix::{BatchSource, Mix, TraceSpec, Workload, DEFAULT_QUANTUM};
 pub use reader::{Batch, Records, TraceReader, BATCH_RECORDS};
 pub use stats::{KindCounts, ReferenceStats, TraceInfo};

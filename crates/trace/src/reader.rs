@@ -138,11 +138,17 @@ impl TraceReader {
         self.input.consumed()
     }
 
-    /// SHA-256 (hex) of a compressed (streamed) file, once it has been read
-    /// to its end; `None` for plain files, which are memory-mapped and best
-    /// hashed on a thread of their own.
+    /// SHA-256 (hex) of a streamed file (compressed, or a pipe), once it
+    /// has been read to its end; `None` for mapped files (plain regular
+    /// files), which are best hashed on a thread of their own.
     pub fn sha256(&self) -> Option<String> {
         self.input.sha256()
+    }
+
+    /// Whether the file is memory-mapped: a plain regular file, which can
+    /// be read again (to hash it alongside); a streamed one cannot.
+    pub fn is_mapped(&self) -> bool {
+        self.input.is_mapped()
     }
 
     /// Records handed out so far.
