@@ -1,9 +1,26 @@
 //! What several of the integration tests share.
 
-use mmusim_trace::{Access, TraceReader};
+use mmusim_trace::{Access, Kind, TraceReader};
+use mmusim_translate::{Config, SimReport, Simulator};
 
 /// Every record of a committed real trace (`traces/NAME`), in order.
 pub fn real_trace(name: &str) -> Vec<Access> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces").join(name);
     TraceReader::open(path).unwrap().records().collect::<Result<_, _>>().unwrap()
+}
+
+/// The simulator of a config written inline.
+pub fn machine(toml: &str) -> Simulator {
+    Simulator::new(&Config::from_toml(toml).unwrap()).unwrap()
+}
+
+/// An 8-byte load.
+pub fn load(addr: u64) -> Access {
+    Access::new(Kind::Load, addr, 8)
+}
+
+/// Runs `accesses` and reports.
+pub fn run(sim: &mut Simulator, accesses: &[Access]) -> SimReport {
+    sim.run(accesses).unwrap();
+    sim.report()
 }

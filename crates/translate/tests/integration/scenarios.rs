@@ -1,20 +1,8 @@
 //! Scenarios whose every lookup, walk and reference was worked out by hand.
 
+use crate::common::{load, machine, run};
 use mmusim_trace::{Access, Kind};
-use mmusim_translate::{Config, SimReport, Simulator};
-
-fn machine(toml: &str) -> Simulator {
-    Simulator::new(&Config::from_toml(toml).unwrap()).unwrap()
-}
-
-fn load(addr: u64) -> Access {
-    Access::new(Kind::Load, addr, 8)
-}
-
-fn run(sim: &mut Simulator, accesses: &[Access]) -> SimReport {
-    sim.run(accesses).unwrap();
-    sim.report()
-}
+use mmusim_translate::SimReport;
 
 fn tlb<'a>(report: &'a SimReport, name: &str) -> &'a mmusim_translate::sim::TlbReport {
     report.tlbs.iter().find(|t| t.name == name).unwrap()

@@ -1,22 +1,9 @@
 //! Nested and shadow paging, context switches and tags: every figure here
 //! follows from the table geometry or was worked out by hand.
 
-use crate::common::real_trace;
+use crate::common::{load, machine, real_trace, run};
 use mmusim_trace::{Access, Kind};
-use mmusim_translate::{Config, SimReport, Simulator};
-
-fn machine(toml: &str) -> Simulator {
-    Simulator::new(&Config::from_toml(toml).unwrap()).unwrap()
-}
-
-fn load(addr: u64) -> Access {
-    Access::new(Kind::Load, addr, 8)
-}
-
-fn run(sim: &mut Simulator, accesses: &[Access]) -> SimReport {
-    sim.run(accesses).unwrap();
-    sim.report()
-}
+use mmusim_translate::SimReport;
 
 #[test]
 fn a_cold_nested_walk_without_caches_reads_24_entries() {
