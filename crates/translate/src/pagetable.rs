@@ -232,7 +232,8 @@ pub struct WalkResult<Out: Address> {
     pub leaf: (usize, usize),
 }
 
-/// How one level takes its index from a virtual address.
+/// How one level takes its index from an address: its shift (also the
+/// page shift of a leaf there) and the mask of its index bits.
 #[derive(Clone, Copy, Debug, Default)]
 struct Step {
     shift: u32,
@@ -240,15 +241,12 @@ struct Step {
 }
 
 /// The page tables of every address space, and the memory behind them.
+/// They map addresses of the space `In` to pages of the space `Out`, and
+/// their nodes live in `Out` too (see `addr`).
 #[derive(Clone, Debug)]
-/// The tables map addresses of the space `In` to pages of the space `Out`,
-/// and their nodes live in `Out` too (see `addr`).
 pub struct PageTables<In: Address, Out: Address> {
     shape: TableShape,
-    /// Bits below each level's index (the page shift of a leaf there).
-    shifts: Vec<u32>,
-    /// Per level, precomputed for the walk: the shift and mask that take
-    /// its index out of a virtual address.
+    /// Per level (the first `levels.len()`), precomputed for the walk.
     steps: [Step; MAX_LEVELS],
     entry_bytes: u64,
     levels: Vec<Level>,
@@ -273,7 +271,6 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             *step = Step { shift: shape.leaf_shift(level), mask: (1u64 << shape.index_bits[level]) - 1 };
         }
         PageTables {
-            shifts: (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect(),
             steps,
             entry_bytes: u64::from(shape.entry_bytes),
             levels: shape
@@ -298,12 +295,12 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
     }
 
     pub fn levels(&self) -> usize {
-        self.shifts.len()
+        self.levels.len()
     }
 
     /// The page shift of a leaf at `level`.
     pub fn level_shift(&self, level: usize) -> u32 {
-        self.shifts[level]
+        self.steps[level].shift
     }
 
     /// A new, empty node at `level`; returns its id there.
@@ -386,7 +383,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             promoted: None,
             leaf: (0, 0),
         };
-        for level in 0..self.levels.len().min(MAX_LEVELS) {
+        for level in 0..self.levels().min(MAX_LEVELS) {
             let index = self.index(level, va);
             let nodes = &self.levels[level];
             result.entry_addrs[level] = Out::from_raw(nodes.bases[node] + index as u64 * self.entry_bytes);
@@ -409,7 +406,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
                 result.set_dirty = write && flags & DIRTY == 0;
                 result.leaf = (level, slot);
                 result.dirty = updated & DIRTY != 0;
-                result.page_shift = self.steps[level].shift;
+                result.page_shift = self.level_shift(level);
                 return result;
             }
             node = child;
@@ -439,7 +436,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             }
             ref policy => policy.static_shift(va, &self.shape.page_shifts),
         };
-        if self.shifts[level] == wanted {
+        if self.level_shift(level) == wanted {
             let frame = frames.allocate(wanted).raw();
             self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
             (LEAF | PRESENT, 0)
@@ -460,7 +457,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         for level in 0..self.levels() {
             let slot = self.levels[level].slot(node, self.index(level, va));
             let (flags, child) = self.levels[level].read(slot);
-            if self.shifts[level] == shift {
+            if self.level_shift(level) == shift {
                 if flags & PRESENT != 0 {
                     return false;
                 }
@@ -490,14 +487,14 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
     /// the page shift. No fault, no accessed bit: a lookup, not a walk.
     pub fn translate(&self, space: usize, va: In) -> Option<(Out, u32)> {
         let (level, slot) = self.mapped_leaf(space, va.raw())?;
-        let shift = self.shifts[level];
+        let shift = self.level_shift(level);
         Some((Out::from_raw(self.levels[level].frame(slot)).plus(va.page_offset(shift)), shift))
     }
 
     /// Replaces the subtree under the `large`-page entry covering `va` with
     /// one large leaf.
     fn promote(&mut self, space: usize, va: u64, large: u32, frames: &mut FrameAllocator<Out>) {
-        let level = self.shifts.iter().position(|&s| s == large).expect("a mappable size");
+        let level = (0..self.levels()).find(|&l| self.level_shift(l) == large).expect("a mappable size");
         let mut node = self.root(space, frames);
         for upper in 0..level {
             node = self.levels[upper].read(self.levels[upper].slot(node, self.index(upper, va))).1;
