@@ -143,6 +143,21 @@ fn array_stream(tlb: &str, array: &str) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+impl Tlb<Va> {
+    /// A TLB of the hierarchy.
+    pub fn new(spec: &TlbSpec, machine: &Machine) -> Tlb<Va> {
+        Tlb::build(spec, &machine.translation_shifts, machine.seed)
+    }
+}
+
+impl Tlb<Gpa> {
+    /// The nested TLB: guest-physical to host-physical translations, at the
+    /// host table's page sizes.
+    pub fn nested(spec: &TlbSpec, host: &crate::config::TableShape, seed: u64) -> Tlb<Gpa> {
+        Tlb::build(spec, &host.page_shifts, seed)
+    }
+}
+
 impl<In: Address> Tlb<In> {
     /// The TLB `spec` describes, for translations of `size_shifts` (what
     /// its per-size counters index).
@@ -172,24 +187,7 @@ impl<In: Address> Tlb<In> {
             space: PhantomData,
         }
     }
-}
 
-impl Tlb<Va> {
-    /// A TLB of the hierarchy.
-    pub fn new(spec: &TlbSpec, machine: &Machine) -> Tlb<Va> {
-        Tlb::build(spec, &machine.translation_shifts, machine.seed)
-    }
-}
-
-impl Tlb<Gpa> {
-    /// The nested TLB: guest-physical to host-physical translations, at the
-    /// host table's page sizes.
-    pub fn nested(spec: &TlbSpec, host: &crate::config::TableShape, seed: u64) -> Tlb<Gpa> {
-        Tlb { guess: Guess::default(), ..Tlb::build(spec, &host.page_shifts, seed) }
-    }
-}
-
-impl<In: Address> Tlb<In> {
     fn size_index(&self, shift: u32) -> usize {
         self.sizes.index(shift)
     }
@@ -202,20 +200,19 @@ impl<In: Address> Tlb<In> {
     /// `lookup`.
     #[inline(always)]
     pub fn fast_hit(&mut self, space: u32, va: In, kind: Kind, write: bool) -> Option<u32> {
-        let va = va.raw();
         let guess = self.guess;
         let array = &mut self.arrays[guess.array];
         if !array.store.mru_hits_are_noops() {
-            return self.hinted_hit(space, In::from_raw(va), kind, write);
+            return self.hinted_hit(space, va, kind, write);
         }
-        let page = va >> guess.shift;
+        let page = va.raw() >> guess.shift;
         match array.store.mru_view().hit(page, key(page, guess.shift), space) {
             Some(slot) if write && array.dirty[slot] != self.all_lanes => None,
             Some(_) => {
                 self.hits[guess.size_index][kind] += 1;
                 Some(guess.shift)
             }
-            None => self.hinted_hit(space, In::from_raw(va), kind, write),
+            None => self.hinted_hit(space, va, kind, write),
         }
     }
 
