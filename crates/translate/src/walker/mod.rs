@@ -154,6 +154,16 @@ pub(super) struct Tables<In: Address, Out: Address> {
 /// A VM's own tables and guest-physical memory.
 pub(super) type Guest = Tables<Va, Gpa>;
 
+/// What each VM's guest tables and memory are made from (the machine's
+/// table, page policy and memory; the seed, varied per VM by `vm_seed`).
+#[derive(Debug, Clone)]
+struct GuestTemplate {
+    table: TableShape,
+    pages: PagePolicy,
+    memory: Memory,
+    seed: u64,
+}
+
 #[derive(Debug, Clone)]
 /// Each mode's state, boxed: the modes differ a lot in size, and the box
 /// is reached once per walk.
@@ -187,9 +197,8 @@ pub struct Walker {
     /// Page sizes translations can have (index of per-size counters).
     translation_sizes: crate::size::PageSizes,
     exit_costs: ExitConfig,
-    /// To create each VM's guest memory: (shape, policy, memory size,
-    /// allocator, seed).
-    guest_template: (TableShape, PagePolicy, Memory, u64),
+    /// What each VM's guest tables and memory are made from.
+    guest_template: GuestTemplate,
     pub counters: WalkCounters,
     pub exits: ExitCounters,
     pub reference_histogram: Distribution,
@@ -210,7 +219,8 @@ impl Walker {
     pub fn new(machine: &Machine) -> Walker {
         let shape = &machine.table;
         let seed = machine.seed;
-        let guest_template = (shape.clone(), machine.pages.clone(), machine.memory, seed);
+        let guest_template =
+            GuestTemplate { table: shape.clone(), pages: machine.pages.clone(), memory: machine.memory, seed };
         fn new_tables<In: Address, Out: Address>(
             shape: &TableShape,
             policy: PagePolicy,
@@ -285,13 +295,13 @@ impl Walker {
         cycles
     }
 
-    fn guest(template: &(TableShape, PagePolicy, Memory, u64), guests: &mut Vec<Guest>, vm: usize) {
+    fn guest(template: &GuestTemplate, guests: &mut Vec<Guest>, vm: usize) {
         while guests.len() <= vm {
-            let (shape, policy, memory, seed) = template;
+            let GuestTemplate { table, pages, memory, seed } = template;
             let vm = guests.len();
             guests.push(Tables {
-                tables: PageTables::new(shape.clone(), policy.clone()),
-                frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, vm_seed(*seed, vm)),
+                tables: PageTables::new(table.clone(), pages.clone()),
+                frames: FrameAllocator::new(table, memory.bytes, memory.allocator, vm_seed(*seed, vm)),
             });
         }
     }
@@ -480,7 +490,7 @@ impl Walker {
     }
 
     fn guest_template_memory(&self) -> Vec<LevelMemory> {
-        PageTables::<Va, Gpa>::new(self.guest_template.0.clone(), self.guest_template.1.clone()).memory()
+        PageTables::<Va, Gpa>::new(self.guest_template.table.clone(), self.guest_template.pages.clone()).memory()
     }
 
     /// Nested: the host tables' nodes; shadow: the shadow tables'.
