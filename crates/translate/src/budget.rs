@@ -235,7 +235,7 @@ mod tests {
                     serde_json::to_value(replacement).unwrap().as_str().unwrap()
                 );
                 let config = Config::from_toml(&toml).unwrap().resolve().unwrap();
-                let machine = crate::machine::Machine::new(&config);
+                let machine = crate::machine::Machine::from_resolved(&config);
                 let tlb = crate::tlb::Tlb::new(&machine.tlbs[0], &machine);
                 let bytes = tlb.heap_bytes() as u64;
                 assert!(

@@ -3,13 +3,13 @@
 //! (sets and ways, the page sizes each TLB array holds as shifts with their
 //! counter index, the page-walk caches per table level), and nothing
 //! optional that the mode requires. `Config` stays the file format (what
-//! `config show` prints and sweeps override); `Machine::new` is the one
-//! place that reads a resolved config's optional fields, after
+//! `config show` prints and sweeps override); `Machine::from_resolved` is
+//! the one place that reads a resolved config's optional fields, after
 //! `Config::resolve` has checked every one of them.
 
 use crate::config::{
-    parse_pwc_level, Allocator, Config, ContextConfig, ExitConfig, Mode, PagePolicyKind, PagesConfig, PwcConfig,
-    PwcKind, Replacement, Serves, TableShape,
+    parse_pwc_level, Allocator, Config, ConfigError, ContextConfig, ExitConfig, Mode, PagePolicyKind, PagesConfig,
+    PwcConfig, PwcKind, Replacement, Serves, TableShape,
 };
 use crate::pagetable::PagePolicy;
 use crate::size::ByteSize;
@@ -132,9 +132,15 @@ pub enum WalkSpec {
 }
 
 impl Machine {
+    /// The machine a config describes, resolving (and so checking) it
+    /// first.
+    pub fn new(config: &Config) -> Result<Machine, ConfigError> {
+        Ok(Machine::from_resolved(&config.resolve()?))
+    }
+
     /// The machine of `resolved`, a config that `Config::resolve` returned
     /// (it has checked every field read here).
-    pub fn new(resolved: &Config) -> Machine {
+    pub(crate) fn from_resolved(resolved: &Config) -> Machine {
         let table = resolved.table_shape();
         let translation_shifts = resolved.translation_shifts();
         let tlbs = resolved
@@ -309,5 +315,44 @@ fn page_policy(pages: &PagesConfig, shape: &TableShape) -> PagePolicy {
             large: shift(pages.large.expect("resolved")),
             promote_after: pages.promote_after.expect("resolved"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_fills_in_what_the_simulator_builds_from() {
+        let toml = "[tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 64\nways = 4\n\
+                    [tlb.d.arrays.big]\nentries = 8\npage_sizes = [\"2MiB\"]\n\
+                    [pwc]\nkind = \"split\"\n[pwc.levels.l2]\nentries = 32\nways = 4\n";
+        let machine = Machine::new(&Config::from_toml(toml).unwrap()).unwrap();
+        // x86-64's 4-level table maps 4 KiB, 2 MiB and 1 GiB pages.
+        assert_eq!(machine.translation_shifts, vec![12, 21, 30]);
+        let arrays = &machine.tlbs[0].arrays;
+        // The main array takes the sizes no named array names: 4 KiB and
+        // 1 GiB; the named one is fully associative by default.
+        assert_eq!(
+            arrays[0],
+            ArraySpec {
+                name: String::new(),
+                entries: 64,
+                ways: 4,
+                replacement: Replacement::Lru,
+                sizes: vec![(12, 0), (30, 2)],
+            }
+        );
+        assert_eq!((arrays[1].name.as_str(), arrays[1].ways, &arrays[1].sizes), ("big", 8, &vec![(21, 1)]));
+        // `l2` is the level two above the leaf: index 2 of levels 0..4.
+        assert!(
+            matches!(&machine.pwc, PwcSpec::Split { levels, .. } if *levels == vec![None, None, Some((32, 4)), None])
+        );
+        assert_eq!(machine.mode(), Mode::Native);
+        assert!(machine.host_table().is_none());
+        assert!(Machine::new(
+            &Config::from_toml("[tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 6\nways = 4\n").unwrap()
+        )
+        .is_err());
     }
 }

@@ -157,7 +157,7 @@ struct Lane {
 impl Lane {
     fn new(config: Config) -> Lane {
         Lane {
-            walker: Walker::new(&Machine::new(&config)),
+            walker: Walker::new(&Machine::from_resolved(&config)),
             config,
             walks: PerKind::default(),
             dirty_assists: 0,
@@ -215,7 +215,7 @@ impl Simulator {
     /// first).
     pub fn new(config: &Config) -> Result<Simulator, ConfigError> {
         let config = config.resolve()?;
-        let machine = Machine::new(&config);
+        let machine = Machine::from_resolved(&config);
         let tlbs: Vec<Tlb> = machine.tlbs.iter().map(|spec| Tlb::new(spec, &machine)).collect();
         let path = |serves: fn(crate::config::Serves) -> bool| -> Vec<usize> {
             tlbs.iter().enumerate().filter(|(_, t)| serves(t.serves)).map(|(i, _)| i).collect()
@@ -484,8 +484,10 @@ impl Simulator {
     /// (a fault, so a walk in every lane at once) drops the stale cached
     /// translations everywhere.
     fn walk_lanes(&mut self, lanes: u64, kind: Kind, request: &WalkRequest) -> (u32, u64) {
-        if let [state] = self.lanes.as_mut_slice() {
-            // One configuration: one walk, no lane masks.
+        if let (false, [state]) = (self.shared_tables, self.lanes.as_mut_slice()) {
+            // One configuration: one walk, no lane masks (lanes that share
+            // tables keep dirty bits per lane, and walk below).
+            debug_assert_eq!(lanes, 1);
             let outcome = state.walker.walk(request);
             state.walks[kind] += 1;
             if let Some(promoted) = outcome.promoted {
