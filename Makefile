@@ -9,9 +9,11 @@ build:
 
 ## The main job on the bundled real traces: four real-machine presets, with 4 KiB pages and
 ## with transparent huge pages, on four programs (configs/sweeps/demo.toml); results/demo/
-## gets metrics.csv (one row per configuration x trace), histograms.csv and a directory per run.
+## gets metrics.csv (one row per configuration x trace), histograms.csv and a directory per run,
+## and results/demo/report/index.html shows it in figures.
 demo: build
 	$(MMUSIM) sweep configs/sweeps/demo.toml --out results/demo
+	$(MMUSIM) report results/demo
 
 ## Every test: unit, property, golden and command-line.
 test:

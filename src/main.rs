@@ -77,6 +77,11 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
+    /// Draw a run's or a sweep's directory: DIR/report/index.html, one SVG per figure, metrics-long.csv.
+    Report {
+        /// A directory `mmusim run` or `mmusim sweep` (or merge) wrote.
+        dir: PathBuf,
+    },
     /// Inspect configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -204,6 +209,8 @@ enum Failure {
     Sweep(mmusim_report::sweep::SweepError),
     /// A check whose tables or tolerances cannot be used.
     Check(mmusim_report::check::CheckError),
+    /// A directory that cannot be drawn, or a report that cannot be written.
+    Report(mmusim_report::pictures::ReportError),
     /// Arguments that parse but cannot be used together.
     Arguments(String),
     /// Runs of a sweep that failed, each message naming its run, out of
@@ -224,6 +231,7 @@ impl Failure {
             | Failure::Plan(_)
             | Failure::Sweep(_)
             | Failure::Check(_)
+            | Failure::Report(_)
             | Failure::Arguments(_)
             | Failure::RunsFailed { .. }
             | Failure::Write { .. }
@@ -241,6 +249,7 @@ impl std::fmt::Display for Failure {
             Failure::Plan(e) => write!(f, "{e}"),
             Failure::Sweep(e) => write!(f, "{e}"),
             Failure::Check(e) => write!(f, "{e}"),
+            Failure::Report(e) => write!(f, "{e}"),
             Failure::Arguments(why) => f.write_str(why),
             Failure::RunsFailed { failed, jobs } => {
                 write!(f, "{} of {jobs} runs failed:", failed.len())?;
@@ -286,6 +295,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Merge { out, shards } => {
             let runs = mmusim_report::sweep::merge(&out, &shards).map_err(Failure::Sweep)?;
             emit(&format!("merged {} shards ({runs} runs) into {}\n", shards.len(), out.display()))?;
+        }
+        Command::Report { dir } => {
+            let written = mmusim_report::pictures::write(&dir).map_err(Failure::Report)?;
+            let missing = match written.planned_rows - written.rows {
+                0 => String::new(),
+                n => format!(" ({n} runs of the plan are not in the directory yet)"),
+            };
+            emit(&format!(
+                "wrote {} figures, index.html and metrics-long.csv to {}{missing}\n",
+                written.figures,
+                written.dir.display()
+            ))?;
         }
         Command::Check { baseline, current, tolerances, json, bless } => {
             return check(&baseline, &current, tolerances.as_deref(), json.as_deref(), bless);

@@ -354,9 +354,9 @@ fn virtualized_presets_report_exits_and_the_host_dimension() {
     }
 }
 
-/// The arguments of the Makefile's `demo` recipe (the README's main job),
-/// so this test runs exactly what a new user runs.
-fn demo_command() -> Vec<String> {
+/// The arguments of each mmusim command of the Makefile's `demo` recipe
+/// (the README's main job), so this test runs exactly what a new user runs.
+fn demo_commands() -> Vec<Vec<String>> {
     let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
     let recipe = makefile
         .lines()
@@ -366,9 +366,12 @@ fn demo_command() -> Vec<String> {
         .map(str::trim)
         .filter(|line| line.starts_with("$(MMUSIM)"))
         .collect::<Vec<_>>();
-    assert_eq!(recipe.len(), 1, "the demo recipe runs mmusim once: {recipe:?}");
-    recipe[0].split_whitespace().skip(1).map(str::to_owned).collect()
+    recipe.iter().map(|line| line.split_whitespace().skip(1).map(str::to_owned).collect()).collect()
 }
+
+/// The committed figure the README shows, and the report file it is.
+const README_FIGURE: (&str, &str) =
+    ("docs/figures/demo-translation-cpi.svg", "001-config-translation_cycles_per_instruction.svg");
 
 /// `args` with the value of `--out` replaced.
 fn with_out(args: &[String], out: &std::path::Path) -> Vec<String> {
@@ -386,7 +389,9 @@ fn strs(args: &[String]) -> Vec<&str> {
 fn make_demo_sweeps_the_presets_over_the_bundled_traces() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let args = with_out(&demo_command(), &out);
+    let commands = demo_commands();
+    assert_eq!(commands.len(), 2, "the demo recipe sweeps, then reports: {commands:?}");
+    let args = with_out(&commands[0], &out);
     assert_eq!(args[0], "sweep");
     let output = mmusim(&strs(&args));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -432,6 +437,55 @@ fn make_demo_sweeps_the_presets_over_the_bundled_traces() {
     // Run again: everything is already there.
     let output = mmusim(&strs(&args));
     assert!(stdout(&output).contains("0 simulated, 32 already done"), "{}", stdout(&output));
+
+    // Then the report, whose figure the README shows as committed.
+    let report = &commands[1];
+    assert_eq!(report[0], "report");
+    let sweep_out = args[args.iter().position(|a| a == "--out").unwrap() + 1].clone();
+    assert_eq!(commands[0][commands[0].iter().position(|a| a == "--out").unwrap() + 1], report[1]);
+    let output = mmusim(&["report", &sweep_out]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("wrote 12 figures"), "{}", stdout(&output));
+    let (committed, drawn) = README_FIGURE;
+    assert!(
+        std::fs::read(repo().join(committed)).unwrap() == std::fs::read(out.join("report").join(drawn)).unwrap(),
+        "{committed} is not what `make demo` draws: copy results/demo/report/{drawn} over it"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.contains(&format!("({committed})")), "the README shows {committed}");
+}
+
+#[test]
+fn report_draws_a_run_and_refuses_what_is_not_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake-shadow.toml",
+        "--trace",
+        "traces/python-dict.lackey.gz",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = mmusim(&["report", run.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // A shadow run exits to the hypervisor: its distributions and its exits.
+    assert!(stdout(&output).starts_with("wrote 2 figures, index.html and metrics-long.csv to "), "{}", stdout(&output));
+    let page = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    assert!(page.contains("<title>mmusim report: run skylake-shadow</title>"), "{page}");
+    assert!(page.contains("Walk cost distributions of skylake-shadow") && page.contains("VM exits by reason"));
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (path, says) in [(empty.clone(), "holds neither sweep.json"), (dir.path().join("absent"), "not a directory")] {
+        let output = mmusim(&["report", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let error = stderr(&output);
+        assert!(error.contains(path.to_str().unwrap()) && error.contains(says), "{error}");
+    }
+    assert!(!empty.join("report").exists());
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod metrics;
 pub mod one_pass;
 pub mod outputs;
+pub mod pictures;
 pub mod pipeline;
 pub mod plan;
 pub mod run;

@@ -183,6 +183,40 @@ pub fn metrics_csv(rows: &[Row]) -> String {
     String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
 }
 
+/// The metrics in long ("tidy") form, one value per line: `run`, the
+/// parameters, `workload`, `metric`, `value`, for pandas, seaborn or ggplot.
+/// Only numeric metrics are there (so `value` reads as a number); text ones
+/// (`mode`, a TLB's `serves`) are parameters or descriptions, and absent
+/// metrics are left out rather than written empty.
+pub fn metrics_long_csv(rows: &[Row]) -> String {
+    let mut params: Vec<&str> = Vec::new();
+    for row in rows {
+        for (key, _) in &row.params {
+            if !params.contains(&key.as_str()) {
+                params.push(key);
+            }
+        }
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = std::iter::once("run").chain(params.iter().copied()).chain(["workload", "metric", "value"]);
+    writer.write_record(header).expect("in memory");
+    for row in rows {
+        let mut fixed: Vec<&str> = vec![&row.run];
+        for key in &params {
+            fixed.push(row.params.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str()));
+        }
+        fixed.push(&row.workload);
+        for (metric, value) in &row.metrics {
+            if !value.is_number() || params.contains(&metric.as_str()) {
+                continue;
+            }
+            let text = cell(value);
+            writer.write_record(fixed.iter().copied().chain([metric.as_str(), text.as_str()])).expect("in memory");
+        }
+    }
+    String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
+}
+
 /// The distributions in long form: run, workload, metric, value, count.
 pub fn histograms_csv(rows: &[Row]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());

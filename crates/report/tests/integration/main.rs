@@ -2,4 +2,5 @@
 
 mod golden;
 mod one_pass;
+mod pictures;
 mod sweeps;
