@@ -3,11 +3,10 @@
 
 use std::fmt::Write as _;
 
-use mmusim_translate::size::{thousands, ByteSize};
-
 use super::figures::{Figure, Section};
 use super::results::{number, Results};
 use crate::outputs::Row;
+use crate::text::thousands;
 
 /// The long-form table's file name, beside the figures.
 pub const LONG_CSV: &str = "metrics-long.csv";
@@ -62,7 +61,7 @@ fn rate(row: &Row, key: &str) -> String {
 }
 
 fn bytes(row: &Row, key: &str) -> String {
-    number(row, key).map_or_else(String::new, |n| ByteSize(n as u64).to_string())
+    number(row, key).map_or_else(String::new, |n| crate::text::bytes(n as u64))
 }
 
 /// The TLBs a row has, in its order.
