@@ -532,7 +532,8 @@ fn main() {
 
     // Parse: one thread, every format.
     let traces = repo().join("traces");
-    let parse_inputs: [(&str, &Path); 11] = [
+    let drmemtrace = traces.join("drmemtrace");
+    let parse_inputs: [(&str, &Path); 13] = [
         ("lackey text", &inputs.lackey),
         ("lackey text, zstd", &traces.join("sort.lackey.zst")),
         ("lackey text, xz", &traces.join("gzip.lackey.xz")),
@@ -544,6 +545,13 @@ fn main() {
         ("mmusim binary (mapped)", &inputs.binary),
         ("mmusim binary, zstd", &inputs.binary_zst),
         ("mmusim binary, synthetic", &inputs.short),
+        // DynamoRIO's own test traces: one thread's archive, and nine
+        // threads' archives merged by timestamp.
+        (
+            "drmemtrace, zip",
+            &drmemtrace.join("drmemtrace.threadsig.x64.tracedir/drmemtrace.threadsig.872884.3060.trace.zip"),
+        ),
+        ("drmemtrace, zip directory", &drmemtrace.join("drmemtrace.threadsig.x64.tracedir")),
     ];
     for (format, path) in parse_inputs.into_iter().filter(|_| section("parse")) {
         let ((records, bytes), time) = best(PASSES, || {

@@ -77,6 +77,25 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
+    /// Trace a program with Valgrind's Lackey tool: into a compressed trace (-o), or simulated as it runs (--run).
+    #[command(group(clap::ArgGroup::new("into").required(true).args(["output", "run"])))]
+    Record {
+        /// Where the trace goes (Lackey text; .zst, .gz or .xz compresses it).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Simulate the program's references as it runs on this machine config, storing no trace.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Override a config key of --run's config (repeatable).
+        #[arg(long = "set", value_parser = parse_override, requires = "run")]
+        overrides: Vec<(String, String)>,
+        /// Directory for --run's summary.json and tables.
+        #[arg(long, default_value = "results/run", requires = "run")]
+        out: PathBuf,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        program: Vec<std::ffi::OsString>,
+    },
     /// Draw a run's or a sweep's directory: DIR/report/index.html, one SVG per figure, metrics-long.csv.
     Report {
         /// A directory `mmusim run` or `mmusim sweep` (or merge) wrote.
@@ -211,6 +230,8 @@ enum Failure {
     Check(mmusim_report::check::CheckError),
     /// A directory that cannot be drawn, or a report that cannot be written.
     Report(mmusim_report::pictures::ReportError),
+    /// A program that could not be traced.
+    Record(mmusim_report::record::RecordError),
     /// Arguments that parse but cannot be used together.
     Arguments(String),
     /// Runs of a sweep that failed, each message naming its run, out of
@@ -232,6 +253,7 @@ impl Failure {
             | Failure::Sweep(_)
             | Failure::Check(_)
             | Failure::Report(_)
+            | Failure::Record(_)
             | Failure::Arguments(_)
             | Failure::RunsFailed { .. }
             | Failure::Write { .. }
@@ -250,6 +272,7 @@ impl std::fmt::Display for Failure {
             Failure::Sweep(e) => write!(f, "{e}"),
             Failure::Check(e) => write!(f, "{e}"),
             Failure::Report(e) => write!(f, "{e}"),
+            Failure::Record(e) => write!(f, "{e}"),
             Failure::Arguments(why) => f.write_str(why),
             Failure::RunsFailed { failed, jobs } => {
                 write!(f, "{} of {jobs} runs failed:", failed.len())?;
@@ -307,6 +330,32 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 written.figures,
                 written.dir.display()
             ))?;
+        }
+        Command::Record { output, run, overrides, out, program } => {
+            use mmusim_report::record;
+            if let Some(output) = output {
+                let recorded = record::record_to_file(&program, &output).map_err(Failure::Record)?;
+                emit(&format!(
+                    "recorded {} references ({} instructions) to {}; the program exited with {}\n",
+                    recorded.written.records,
+                    recorded.written.instructions,
+                    output.display(),
+                    recorded.status
+                ))?;
+            } else if let Some(config) = run {
+                let config = mmusim_report::config_file::load(&config, &overrides).map_err(Failure::Config)?;
+                let recording = record::Recording::start(&program).map_err(Failure::Record)?;
+                let workload = Workload::new(vec![TraceSpec::new(&recording.pipe)], mmusim_trace::DEFAULT_QUANTUM);
+                let output = mmusim_report::run::run(&config, &workload);
+                let status = recording.finish().map_err(Failure::Record)?;
+                let output = output.map_err(Failure::Run)?;
+                let dir = mmusim_report::summary::write_summary(&out, &output).map_err(Failure::Run)?;
+                emit(&mmusim_report::summary::render(&output))?;
+                emit(&format!(
+                    "  the program exited with {status}; wrote summary.json, metrics.csv, histograms.csv and .hgrm files to {}\n",
+                    dir.display()
+                ))?;
+            }
         }
         Command::Check { baseline, current, tolerances, json, bless } => {
             return check(&baseline, &current, tolerances.as_deref(), json.as_deref(), bless);

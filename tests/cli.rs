@@ -727,7 +727,9 @@ fn a_trace_through_a_pipe_gives_the_results_of_its_file() {
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
         (summary["metrics"].clone(), summary["workload"]["traces"][0]["sha256"].clone())
     };
-    for file in ["traces/tiny/hand.din", "traces/sort.lackey.zst"] {
+    for file in
+        ["traces/tiny/hand.din", "traces/sort.lackey.zst", "traces/drmemtrace/drmemtrace.allasm_x86_64.trace.zip"]
+    {
         let (metrics, hash) = run(file, "file", None);
         assert!(hash.as_str().is_some_and(|h| h.len() == 64), "{hash}");
         for (trace, out) in [("-", "dash"), ("/dev/stdin", "dev")] {
@@ -736,4 +738,142 @@ fn a_trace_through_a_pipe_gives_the_results_of_its_file() {
             assert_eq!(piped_hash, hash, "{file} through {trace}");
         }
     }
+}
+
+#[test]
+fn a_drmemtrace_directory_runs_as_one_workload_named_by_its_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "traces/drmemtrace/drmemtrace.threadsig.x64.tracedir";
+    let output =
+        mmusim(&["run", "--config", "configs/skylake.toml", "--trace", trace, "--out", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let workload = &summary["workload"];
+    assert_eq!(workload["name"], "threadsig");
+    assert_eq!(workload["traces"][0]["format"], "drmemtrace");
+    // Every fetch, load and store of the nine threads (traces/README.md).
+    assert_eq!(summary["metrics"]["references"], 650_576 + 172_208 + 100_150);
+    assert_eq!(summary["metrics"]["instructions"], 650_576);
+    assert_eq!(summary["metrics"]["address_spaces"], 1, "threads of one process share its address space");
+}
+
+/// Valgrind, or why the test cannot run (then it must not be required).
+fn valgrind_or_skip(test: &str) -> bool {
+    let found = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("MMUSIM_REQUIRE_VALGRIND").is_none(),
+            "MMUSIM_REQUIRE_VALGRIND is set but valgrind is not installed"
+        );
+        // A skipped test says so in the test output.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED {test}: valgrind is not installed (apt-get install valgrind)");
+        }
+    }
+    found
+}
+
+/// A C program that stores to, then loads from, one byte of each of its
+/// first N pages of a static table, and prints what it did.
+fn compile_page_toucher(dir: &std::path::Path) -> PathBuf {
+    let source = dir.join("toucher.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <stdlib.h>\nstatic char table[64 * 4096];\n\
+         int main(int argc, char **argv) {\n  int pages = atoi(argv[1]);\n\
+           for (int i = 0; i < pages; i++) table[i * 4096] = (char)i;\n  long sum = 0;\n\
+           for (int i = 0; i < pages; i++) sum += table[i * 4096];\n\
+           printf(\"touched %d pages, sum %ld\\n\", pages, sum);\n  return 0;\n}\n",
+    )
+    .unwrap();
+    let program = dir.join("toucher");
+    let status = Command::new("cc").args(["-O1", "-o"]).arg(&program).arg(&source).status().expect("a C compiler (cc)");
+    assert!(status.success());
+    program
+}
+
+#[test]
+fn record_traces_a_program_into_a_file_and_simulates_one_as_it_runs() {
+    if !valgrind_or_skip("record_traces_a_program_into_a_file_and_simulates_one_as_it_runs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile_page_toucher(dir.path());
+    let trace = dir.path().join("toucher.lackey.zst");
+    let output = mmusim(&["record", "-o", trace.to_str().unwrap(), "--", program.to_str().unwrap(), "48"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The program's own output is untouched: 0 + 1 + ... + 47 = 1128.
+    assert!(stdout(&output).starts_with("touched 48 pages, sum 1128\n"), "{}", stdout(&output));
+    let text = {
+        let mut text = String::new();
+        zstd::stream::read::Decoder::new(std::fs::File::open(&trace).unwrap())
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let header: Vec<&str> = text.lines().take_while(|l| l.starts_with("==mmusim== ")).collect();
+    assert_eq!(header.len(), 3, "{header:?}");
+    assert!(header[0].ends_with(&format!("-- {} 48", program.display())), "{}", header[0]);
+    let version = Command::new("valgrind").arg("--version").output().unwrap();
+    assert_eq!(header[1], format!("==mmusim== valgrind: {}", String::from_utf8_lossy(&version.stdout).trim()));
+    assert!(header[2].starts_with("==mmusim== date: 20") && header[2].ends_with('Z'), "{}", header[2]);
+    assert!(!text.contains("touched 48 pages"), "the program's output is not in the trace");
+    // Stores to each of the 48 pages of the table, then loads from each:
+    // at least 48 distinct pages are stored to and loaded from.
+    let pages = |kind: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(kind))
+            .map(|rest| u64::from_str_radix(rest.split(',').next().unwrap(), 16).unwrap() >> 12)
+            .collect::<std::collections::BTreeSet<u64>>()
+            .len()
+    };
+    assert!(pages(" S ") >= 48 && pages(" L ") >= 48, "stores to {} pages, loads from {}", pages(" S "), pages(" L "));
+    let info = mmusim(&["trace", "info", "--json", trace.to_str().unwrap()]);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    let fetches = text.lines().filter(|l| l.starts_with("I  ")).count() as u64;
+    assert_eq!(info[0]["by_kind"]["fetch"], fetches, "the reader skips the header lines and reads every fetch");
+
+    // Simulated as it runs, nothing stored.
+    let out = dir.path().join("run");
+    let output = mmusim(&[
+        "record",
+        "--run",
+        "configs/skylake.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        program.to_str().unwrap(),
+        "16",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("touched 16 pages, sum 120\n"), "{}", stdout(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["workload"]["name"], "toucher");
+    assert!(summary["metrics"]["references"].as_u64().unwrap() > 16 * 2);
+}
+
+#[test]
+fn record_fails_clearly_without_valgrind_or_without_a_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.lackey.zst");
+    let output = Command::new(env!("CARGO_BIN_EXE_mmusim"))
+        .args(["record", "-o", trace.to_str().unwrap(), "--", "/bin/true"])
+        .env("MMUSIM_VALGRIND", dir.path().join("no-valgrind-here"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("apt-get install valgrind"), "{}", stderr(&output));
+    assert!(!trace.exists());
+    if !valgrind_or_skip("record_fails_clearly_without_valgrind_or_without_a_program") {
+        return;
+    }
+    let missing = dir.path().join("no-such-program");
+    let output = mmusim(&["record", "-o", trace.to_str().unwrap(), "--", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("recorded no references"), "{}", stderr(&output));
+    assert!(!trace.exists(), "no trace file for a program that never ran");
 }

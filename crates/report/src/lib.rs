@@ -10,6 +10,7 @@ pub mod outputs;
 pub mod pictures;
 pub mod pipeline;
 pub mod plan;
+pub mod record;
 pub mod run;
 pub mod summary;
 pub mod sweep;

@@ -282,7 +282,9 @@ pub fn write_tables(dir: &Path, rows: &[Row]) -> Result<(), RunError> {
 }
 
 /// The name a workload goes by: a trace's file name up to its first dot
-/// (`traces/sort.lackey.zst` is `sort`), several joined by `+`.
+/// (`traces/sort.lackey.zst` is `sort`), after DynamoRIO's `drmemtrace.`
+/// prefix (`drmemtrace.threadsig.x64.tracedir` is `threadsig`), several
+/// joined by `+`.
 pub fn workload_name(paths: &[PathBuf]) -> String {
     paths
         .iter()
@@ -291,6 +293,7 @@ pub fn workload_name(paths: &[PathBuf]) -> String {
                 return "stdin".to_owned();
             }
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = name.strip_prefix("drmemtrace.").filter(|rest| !rest.is_empty()).unwrap_or(&name);
             name.split('.').next().unwrap_or_default().to_owned()
         })
         .collect::<Vec<_>>()
@@ -390,5 +393,7 @@ mod tests {
     fn workloads_are_named_by_their_traces() {
         assert_eq!(workload_name(&[PathBuf::from("traces/sort.lackey.zst")]), "sort");
         assert_eq!(workload_name(&[PathBuf::from("a/x.mmt"), PathBuf::from("gzip.lackey.xz")]), "x+gzip");
+        assert_eq!(workload_name(&[PathBuf::from("t/drmemtrace.threadsig.x64.tracedir")]), "threadsig");
+        assert_eq!(workload_name(&[PathBuf::from("drmemtrace.allasm_x86_64.trace.zip")]), "allasm_x86_64");
     }
 }

@@ -204,7 +204,9 @@ pub fn stream(
                 (None, Some(hash)) => hash,
                 // A stream the decoder did not read to its last byte: a
                 // file can be read again to hash it, a pipe cannot.
-                (None, None) if std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file()) => sha256_file(&spec.path)?,
+                (None, None) if std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file() || m.is_dir()) => {
+                    sha256_file(&spec.path)?
+                }
                 (None, None) => {
                     return Err(RunError::Trace(TraceError::new(
                         &spec.path,

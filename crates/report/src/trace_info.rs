@@ -32,7 +32,23 @@ pub fn render(info: &TraceInfo) -> String {
     for (kind, count) in kinds {
         line(&format!("  {kind}"), thousands(count));
     }
-    if info.skipped_records > 0 {
+    if let Some(d) = &info.drmemtrace {
+        line("skipped records", thousands(info.skipped_records));
+        for (what, count) in [
+            ("markers", d.markers),
+            ("encodings", d.encodings),
+            ("non-fetched instrs", d.non_fetched_instructions),
+            ("prefetches", d.prefetches),
+            ("flushes", d.flushes),
+            ("header, thread, pid", d.bookkeeping),
+        ] {
+            line(&format!("  {what}"), thousands(count));
+        }
+        line(
+            "threads",
+            format!("{} in {} process{}", d.threads, d.processes, if d.processes == 1 { "" } else { "es" }),
+        );
+    } else if info.skipped_records > 0 {
         line("skipped records", format!("{} (cache maintenance, not references)", thousands(info.skipped_records)));
     }
     let inferred =

@@ -16,6 +16,8 @@ pub enum Location {
     /// A compressed stream that failed to decode: `consumed` bytes of the file
     /// had been read when the decoder gave up.
     Compressed { consumed: u64 },
+    /// A byte offset within a member (`chunk.NNNN`) of a zip archive.
+    Member { index: u32, offset: u64 },
 }
 
 impl fmt::Display for Location {
@@ -26,6 +28,9 @@ impl fmt::Display for Location {
             Location::Byte { offset, decompressed: false } => write!(f, "byte offset {offset}"),
             Location::Byte { offset, decompressed: true } => {
                 write!(f, "byte offset {offset} of the decompressed data")
+            }
+            Location::Member { index, offset } => {
+                write!(f, "zip member {}, byte offset {offset} of it", crate::zip_members::member_name(index))
             }
             Location::Compressed { consumed } => {
                 write!(f, "compressed stream, within the first {consumed} bytes of the file")

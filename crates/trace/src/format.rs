@@ -29,11 +29,20 @@ pub enum Format {
     ChampSimCloudSuite,
     /// mmusim's own binary format.
     Mmusim,
+    /// DynamoRIO drmemtrace offline traces (post-processed, 64-bit).
+    Drmemtrace,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] =
-        [Format::Lackey, Format::Din, Format::Pinatrace, Format::ChampSim, Format::ChampSimCloudSuite, Format::Mmusim];
+    pub const ALL: [Format; 7] = [
+        Format::Lackey,
+        Format::Din,
+        Format::Pinatrace,
+        Format::ChampSim,
+        Format::ChampSimCloudSuite,
+        Format::Mmusim,
+        Format::Drmemtrace,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -44,6 +53,7 @@ impl Format {
             Format::ChampSim => "champsim",
             Format::ChampSimCloudSuite => "champsim-cloudsuite",
             Format::Mmusim => "mmusim",
+            Format::Drmemtrace => "drmemtrace",
         }
     }
 
@@ -83,6 +93,9 @@ const SAMPLE_RECORDS: usize = 64;
 pub(crate) fn detect(start: &[u8], whole: bool, path: &Path) -> Result<Format, String> {
     if start.starts_with(crate::binary::MAGIC) {
         return Ok(Format::Mmusim);
+    }
+    if crate::decode::drmemtrace::looks_like_drmemtrace(start) {
+        return Ok(Format::Drmemtrace);
     }
     let sample = &start[..start.len().min(SAMPLE_BYTES)];
     if looks_like_text(sample) {

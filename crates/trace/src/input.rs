@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::drmemtrace_dir::{combined_sha256, trace_files, DirectoryFiles, Merge};
 use crate::error::{Location, TraceError};
+use crate::zip_members::{MemberStarts, ZipMembers};
 
 /// How a trace file is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -21,6 +23,9 @@ pub enum Compression {
     Gzip,
     Xz,
     Zstd,
+    /// A zip archive whose members are read in order as one stream
+    /// (drmemtrace's `.trace.zip`).
+    Zip,
 }
 
 impl Compression {
@@ -35,6 +40,8 @@ impl Compression {
             Compression::Xz
         } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Compression::Zstd
+        } else if bytes.starts_with(b"PK\x03\x04") {
+            Compression::Zip
         } else {
             Compression::None
         }
@@ -46,6 +53,7 @@ impl Compression {
             Compression::Gzip => "gzip",
             Compression::Xz => "xz",
             Compression::Zstd => "zstd",
+            Compression::Zip => "zip",
         }
     }
 }
@@ -77,6 +85,10 @@ pub(crate) struct Input {
     /// decoding a plain binary trace, so the caller hashes them on a thread
     /// of its own (`sha256_file`).
     digest: Arc<Mutex<FileDigest>>,
+    /// Where each member of a zip archive starts in the stream.
+    members: Option<MemberStarts>,
+    /// A drmemtrace directory's files, merged into the stream.
+    directory: Option<DirectoryFiles>,
 }
 
 /// The running hash of a file's bytes, how many it has seen, and whether
@@ -133,10 +145,39 @@ impl std::fmt::Debug for Input {
 }
 
 /// Counts and hashes the bytes a decompressor pulls from the file.
-struct CountingReader<R> {
+pub(crate) struct CountingReader<R> {
     inner: R,
     count: Arc<AtomicU64>,
     digest: Arc<Mutex<FileDigest>>,
+}
+
+impl<R> CountingReader<R> {
+    pub fn new(inner: R, digest: Arc<Mutex<FileDigest>>) -> CountingReader<R> {
+        CountingReader { inner, count: Arc::new(AtomicU64::new(0)), digest }
+    }
+}
+
+impl FileDigest {
+    /// The hash (hex), once the file has been read to its end.
+    pub fn finished(&self) -> Option<String> {
+        self.complete.then(|| hex(&self.hasher.clone().finalize()))
+    }
+}
+
+/// `raw` decompressed as `compression` says; a zip archive's members one
+/// after another (their starts noted in `members`).
+pub(crate) fn decompressor<R: io::BufRead + Send + 'static>(
+    raw: R,
+    compression: Compression,
+    members: Option<MemberStarts>,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+        Compression::Zip => Box::new(ZipMembers::new(raw, members.unwrap_or_default())),
+    })
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -158,7 +199,24 @@ impl Input {
         let mut file = open_trace_file(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
         let metadata = file.metadata().map_err(|e| TraceError::io(path, "cannot stat", &e))?;
         if metadata.is_dir() {
-            return Err(TraceError::new(path, Location::File, "is a directory; expected a trace file"));
+            let (merge, files) = Merge::open(path)?;
+            let source = Source::Stream {
+                reader: Box::new(merge),
+                buf: vec![0u8; STREAM_BUFFER_BYTES].into_boxed_slice(),
+                start: 0,
+                end: 0,
+                eof: false,
+                file_read: Arc::new(AtomicU64::new(0)),
+            };
+            return Ok(Input {
+                source,
+                compression: files.compression,
+                file_bytes: files.bytes,
+                consumed: 0,
+                digest: Arc::default(),
+                members: None,
+                directory: Some(files),
+            });
         }
         let mut magic = [0u8; Compression::MAGIC_BYTES];
         let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| TraceError::io(path, "cannot read", &e))?;
@@ -172,7 +230,15 @@ impl Input {
         if compression == Compression::None && metadata.is_file() {
             if let Some(map) = map_file(&file) {
                 let source = Source::Mapped { map, pos: 0, released: 0 };
-                return Ok(Input { source, compression, file_bytes, consumed: 0, digest });
+                return Ok(Input {
+                    source,
+                    compression,
+                    file_bytes,
+                    consumed: 0,
+                    digest,
+                    members: None,
+                    directory: None,
+                });
             }
         }
         let file_read = Arc::new(AtomicU64::new(0));
@@ -182,15 +248,9 @@ impl Input {
             digest: Arc::clone(&digest),
         };
         let raw = io::BufReader::with_capacity(256 * 1024, raw);
-        let reader: Box<dyn Read + Send> = match compression {
-            Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
-            Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(raw)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(raw)
-                    .map_err(|e| TraceError::io(path, "cannot start the zstd decoder", &e))?,
-            ),
-        };
+        let members = (compression == Compression::Zip).then(MemberStarts::default);
+        let reader = decompressor(raw, compression, members.clone())
+            .map_err(|e| TraceError::io(path, "cannot start the decompressor", &e))?;
         let source = Source::Stream {
             reader,
             buf: vec![0u8; STREAM_BUFFER_BYTES].into_boxed_slice(),
@@ -199,12 +259,36 @@ impl Input {
             eof: false,
             file_read,
         };
-        Ok(Input { source, compression, file_bytes, consumed: 0, digest })
+        Ok(Input { source, compression, file_bytes, consumed: 0, digest, members, directory: None })
+    }
+
+    /// Where a byte offset of the stream is: in which zip member, for an
+    /// archive.
+    pub fn locate(&self, location: Location) -> Location {
+        match (location, &self.members) {
+            (Location::Byte { offset, .. }, Some(members)) => match members.locate(offset) {
+                Some((index, offset)) => Location::Member { index, offset },
+                None => location,
+            },
+            _ => location,
+        }
     }
 
     /// SHA-256 (hex) of a streamed file or pipe, once every byte of it has
     /// been read; `None` for mapped files (see `digest`).
     pub fn sha256(&self) -> Option<String> {
+        if let Some(files) = &self.directory {
+            let hashes: Option<Vec<(String, String)>> = files
+                .names
+                .iter()
+                .zip(&files.digests)
+                .map(|(name, digest)| {
+                    let hash = digest.lock().expect("never poisoned: hashing does not panic").finished()?;
+                    Some((name.clone(), hash))
+                })
+                .collect();
+            return hashes.map(|hashes| combined_sha256(&hashes));
+        }
         let digest = self.digest.lock().expect("never poisoned: hashing does not panic");
         (digest.complete && digest.bytes > 0).then(|| hex(&digest.hasher.clone().finalize()))
     }
@@ -233,6 +317,7 @@ impl Input {
     /// trace. A streamed window is topped up when it runs low, or whenever
     /// `want_more` says the decoder could not use what it has.
     pub fn window(&mut self, path: &Path, want_more: bool) -> Result<(&[u8], bool), TraceError> {
+        let directory = self.directory.is_some();
         match &mut self.source {
             Source::Mapped { map, pos, .. } => Ok((&map[*pos..], true)),
             Source::Stream { reader, buf, start, end, eof, file_read } => {
@@ -248,6 +333,8 @@ impl Input {
                             }
                             Ok(n) => *end += n,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            // A directory's merge names the file and offset itself.
+                            Err(e) if directory => return Err(TraceError::new(path, Location::File, e.to_string())),
                             Err(e) => {
                                 return Err(stream_error(path, self.compression, &e, file_read));
                             }
@@ -285,7 +372,7 @@ impl Input {
     }
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -315,6 +402,17 @@ fn stream_error(path: &Path, compression: Compression, err: &io::Error, file_rea
 /// run's system time by about a third), and its pages are released as the
 /// hash passes them, so resident memory stays bounded.
 pub fn sha256_file(path: &Path) -> Result<String, TraceError> {
+    if path != Path::new(STDIN) && path.is_dir() {
+        let files = trace_files(path)?;
+        let hashes: Result<Vec<(String, String)>, TraceError> = files
+            .iter()
+            .map(|file| {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Ok((name, sha256_file(file)?))
+            })
+            .collect();
+        return Ok(combined_sha256(&hashes?));
+    }
     let mut file = open_trace_file(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
     let mut hasher = Sha256::new();
     match map_file(&file) {
@@ -341,7 +439,7 @@ pub fn sha256_file(path: &Path) -> Result<String, TraceError> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

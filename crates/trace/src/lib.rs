@@ -1,6 +1,7 @@
 //! Memory-address traces for mmusim: streaming readers for Valgrind Lackey,
-//! Dinero IV din, ChampSim, Intel Pin pinatrace and mmusim's own binary
-//! format, plain or gzip/xz/zstd-compressed; writers for the binary format
+//! Dinero IV din, ChampSim, Intel Pin pinatrace, DynamoRIO drmemtrace and
+//! mmusim's own binary format, plain, gzip/xz/zstd-compressed or zipped;
+//! writers for the binary format
 //! and Lackey text; and round-robin mixing of several traces into one
 //! multi-programmed workload.
 //!
@@ -15,6 +16,7 @@
 mod access;
 pub mod binary;
 mod decode;
+mod drmemtrace_dir;
 mod error;
 mod format;
 mod input;
@@ -22,8 +24,10 @@ mod mix;
 mod reader;
 mod stats;
 mod write;
+mod zip_members;
 
 pub use access::{Access, Kind};
+pub use decode::drmemtrace::DrmemtraceCounts;
 pub use error::{Location, TraceError};
 pub use format::Format;
 pub use input::{open_trace_file, sha256_file, Compression, STDIN};
@@ -31,6 +35,6 @@ pub use mix::{BatchSource, Mix, TraceSpec, Workload, DEFAULT_QUANTUM};
 pub use reader::{Batch, Records, TraceReader, BATCH_RECORDS};
 pub use stats::{KindCounts, ReferenceStats, TraceInfo};
 pub use write::{
-    compression_for, convert, write_atomically, write_trace, AtomicFile, BinaryWriter, ConvertSummary, LackeyWriter,
-    OutputFormat, WriteSummary, PARTIAL_PREFIX, PARTIAL_SUFFIX,
+    compression_for, convert, write_atomically, write_lackey_trace, write_trace, AtomicFile, BinaryWriter,
+    ConvertSummary, LackeyWriter, OutputFormat, WriteSummary, PARTIAL_PREFIX, PARTIAL_SUFFIX,
 };

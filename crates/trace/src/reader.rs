@@ -162,12 +162,18 @@ impl TraceReader {
         self.decoder.skipped()
     }
 
+    /// What a drmemtrace trace held besides references (so far).
+    pub fn drmemtrace_counts(&self) -> Option<crate::DrmemtraceCounts> {
+        self.decoder.drmemtrace_counts()
+    }
+
     /// The header of an mmusim binary trace, once read.
     pub fn binary_header(&self) -> Option<&crate::binary::Header> {
         self.decoder.binary_header()
     }
 
     fn error(&self, err: DecodeError) -> TraceError {
+        let err = DecodeError { location: self.input.locate(err.location), ..err };
         err.at(&self.path, self.input.compression() != Compression::None)
     }
 
@@ -180,10 +186,11 @@ impl TraceReader {
         while !self.finished {
             let (bytes, at_end) = self.input.window(&self.path, want_more)?;
             let available = bytes.len();
-            let consumed = self
-                .decoder
-                .decode(bytes, at_end, batch.records_mut(), BATCH_RECORDS)
-                .map_err(|e| e.at(&self.path, self.input.compression() != Compression::None))?;
+            let consumed = self.decoder.decode(bytes, at_end, batch.records_mut(), BATCH_RECORDS);
+            let consumed = match consumed {
+                Ok(consumed) => consumed,
+                Err(e) => return Err(self.error(e)),
+            };
             self.input.consume(consumed);
             if batch.is_full() {
                 break;

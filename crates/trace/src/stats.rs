@@ -149,8 +149,12 @@ pub struct TraceInfo {
     pub file_bytes: u64,
     /// Size after decompression.
     pub decoded_bytes: u64,
-    /// Records read but not references (Dinero's cache-maintenance records).
+    /// Records read but not references (Dinero's cache-maintenance records,
+    /// drmemtrace's markers and the like).
     pub skipped_records: u64,
+    /// A drmemtrace trace's records other than references, by category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drmemtrace: Option<crate::DrmemtraceCounts>,
     /// The source description of an mmusim binary trace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -169,6 +173,7 @@ impl TraceInfo {
             file_bytes: reader.file_bytes(),
             decoded_bytes: reader.decoded_bytes(),
             skipped_records: reader.skipped(),
+            drmemtrace: reader.drmemtrace_counts(),
             description: reader.binary_header().map(|h| h.description.clone()),
             references,
         })

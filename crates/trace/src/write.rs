@@ -141,6 +141,10 @@ impl<W: Write> Sink<W> {
             Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(inner, flate2::Compression::default())),
             Compression::Xz => Sink::Xz(liblzma::write::XzEncoder::new(inner, 6)),
             Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(inner, 3)?),
+            // `compression_for` never picks it: zip is read (drmemtrace), not written.
+            Compression::Zip => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "mmusim does not write zip archives"))
+            }
         })
     }
 
@@ -340,32 +344,10 @@ pub fn write_trace(
     let write_error = |e: io::Error| TraceError::io(output, "cannot write", &e);
     let mut dest = AtomicFile::create(output).map_err(|e| TraceError::io(output, "cannot create", &e))?;
     let mut batch = Batch::new();
-    let mut records = 0u64;
-    let mut instructions = 0u64;
-    match output_format {
+    let (records, instructions) = match output_format {
         OutputFormat::Lackey => {
-            let sink =
-                Sink::new(BufWriter::with_capacity(1 << 20, dest.file()), output_compression).map_err(write_error)?;
-            let mut writer = LackeyWriter::new(sink);
-            while source.next_batch(&mut batch)? {
-                for access in batch.iter() {
-                    if access.context != 0 || access.vm != 0 {
-                        return Err(TraceError::new(
-                            output,
-                            Location::File,
-                            format!(
-                                "record {records} belongs to context {} of VM {}, which Lackey text cannot \
-                                 express; write the mmusim format instead",
-                                access.context, access.vm
-                            ),
-                        ));
-                    }
-                    writer.write(access).map_err(write_error)?;
-                    records += 1;
-                    instructions += u64::from(access.kind == Kind::Fetch);
-                }
-            }
-            writer.into_inner().finish().map_err(write_error)?;
+            let summary = write_lackey(source, output, &mut dest, &[])?;
+            (summary.records, summary.instructions)
         }
         OutputFormat::Mmusim => {
             // The header's counts are known only at the end, so a compressed
@@ -386,8 +368,6 @@ pub fn write_trace(
                 }
             }
             let (_, header) = writer.finish().map_err(write_error)?;
-            records = header.records;
-            instructions = header.instructions;
             if let Some(mut scratch) = scratch {
                 scratch.seek(SeekFrom::Start(0)).map_err(write_error)?;
                 let mut sink = Sink::new(BufWriter::with_capacity(1 << 20, dest.file()), output_compression)
@@ -395,10 +375,65 @@ pub fn write_trace(
                 io::copy(&mut scratch, &mut sink).map_err(write_error)?;
                 sink.finish().map_err(write_error)?;
             }
+            (header.records, header.instructions)
         }
-    }
+    };
     dest.commit().map_err(write_error)?;
     Ok(WriteSummary { output_format, output_compression, records, instructions })
+}
+
+/// Writes every record of `source` to `output` as Lackey text, compressed
+/// as the output's extension says, after `header` lines written as
+/// `==mmusim== LINE` (which Lackey readers, mmusim's included, skip as they
+/// skip Valgrind's own `==PID==` lines).
+pub fn write_lackey_trace(
+    source: &mut impl BatchSource,
+    output: &Path,
+    header: &[String],
+) -> Result<WriteSummary, TraceError> {
+    let write_error = |e: io::Error| TraceError::io(output, "cannot write", &e);
+    let mut dest = AtomicFile::create(output).map_err(|e| TraceError::io(output, "cannot create", &e))?;
+    let summary = write_lackey(source, output, &mut dest, header)?;
+    dest.commit().map_err(write_error)?;
+    Ok(summary)
+}
+
+fn write_lackey(
+    source: &mut impl BatchSource,
+    output: &Path,
+    dest: &mut AtomicFile,
+    header: &[String],
+) -> Result<WriteSummary, TraceError> {
+    let output_compression = compression_for(output);
+    let write_error = |e: io::Error| TraceError::io(output, "cannot write", &e);
+    let mut sink =
+        Sink::new(BufWriter::with_capacity(1 << 20, dest.file()), output_compression).map_err(write_error)?;
+    for line in header.iter().flat_map(|text| text.lines()) {
+        writeln!(sink, "==mmusim== {line}").map_err(write_error)?;
+    }
+    let mut writer = LackeyWriter::new(sink);
+    let mut batch = Batch::new();
+    let (mut records, mut instructions) = (0u64, 0u64);
+    while source.next_batch(&mut batch)? {
+        for access in batch.iter() {
+            if access.context != 0 || access.vm != 0 {
+                return Err(TraceError::new(
+                    output,
+                    Location::File,
+                    format!(
+                        "record {records} belongs to context {} of VM {}, which Lackey text cannot express; \
+                         write the mmusim format instead",
+                        access.context, access.vm
+                    ),
+                ));
+            }
+            writer.write(access).map_err(write_error)?;
+            records += 1;
+            instructions += u64::from(access.kind == Kind::Fetch);
+        }
+    }
+    writer.into_inner().finish().map_err(write_error)?;
+    Ok(WriteSummary { output_format: OutputFormat::Lackey, output_compression, records, instructions })
 }
 
 /// The destination file or a scratch file, as one seekable writer type.

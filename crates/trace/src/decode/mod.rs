@@ -5,6 +5,7 @@
 pub(crate) mod binary;
 pub(crate) mod champsim;
 pub(crate) mod din;
+pub(crate) mod drmemtrace;
 pub(crate) mod lackey;
 pub(crate) mod pin;
 pub(crate) mod text;
@@ -20,6 +21,7 @@ pub(crate) enum Decoder {
     Pin(pin::Pin),
     ChampSim(champsim::ChampSim),
     Binary(binary::Binary),
+    Drmemtrace(drmemtrace::Drmemtrace),
 }
 
 /// Most records a decoder may add past the point where it checks for room;
@@ -35,6 +37,7 @@ impl Decoder {
             Format::ChampSim => Decoder::ChampSim(champsim::ChampSim::new(champsim::Layout::Standard)),
             Format::ChampSimCloudSuite => Decoder::ChampSim(champsim::ChampSim::new(champsim::Layout::CloudSuite)),
             Format::Mmusim => Decoder::Binary(binary::Binary::default()),
+            Format::Drmemtrace => Decoder::Drmemtrace(drmemtrace::Drmemtrace::default()),
         }
     }
 
@@ -54,6 +57,7 @@ impl Decoder {
             Decoder::Pin(d) => d.decode(bytes, at_end, out, limit),
             Decoder::ChampSim(d) => d.decode(bytes, at_end, out, limit),
             Decoder::Binary(d) => d.decode(bytes, at_end, out, limit),
+            Decoder::Drmemtrace(d) => d.decode(bytes, at_end, out, limit),
         }
     }
 
@@ -62,6 +66,7 @@ impl Decoder {
         match self {
             Decoder::Pin(d) => d.finish(),
             Decoder::Binary(d) => d.finish(),
+            Decoder::Drmemtrace(d) => d.finish(),
             Decoder::Lackey(_) | Decoder::Din(_) | Decoder::ChampSim(_) => Ok(()),
         }
     }
@@ -74,15 +79,25 @@ impl Decoder {
             Decoder::Pin(d) => d.position(),
             Decoder::ChampSim(d) => d.position(),
             Decoder::Binary(d) => d.position(),
+            Decoder::Drmemtrace(d) => d.position(),
         }
     }
 
     /// Records that were read but are not references (Dinero's
-    /// cache-maintenance records).
+    /// cache-maintenance records, drmemtrace's markers and the like).
     pub fn skipped(&self) -> u64 {
         match self {
             Decoder::Din(d) => d.skipped(),
+            Decoder::Drmemtrace(d) => d.counts().skipped(),
             _ => 0,
+        }
+    }
+
+    /// What a drmemtrace trace held besides references.
+    pub fn drmemtrace_counts(&self) -> Option<drmemtrace::DrmemtraceCounts> {
+        match self {
+            Decoder::Drmemtrace(d) => Some(d.counts()),
+            _ => None,
         }
     }
 
@@ -142,6 +157,31 @@ mod tests {
             let (format, text) = TEXTS[which];
             let whole = decode_in_pieces(format, text.as_bytes(), &[], usize::MAX);
             prop_assert_eq!(decode_in_pieces(format, text.as_bytes(), &cuts, limit), whole);
+        }
+
+        /// drmemtrace records cut anywhere (a bundle among them, which
+        /// yields several references from one record) decode the same.
+        #[test]
+        fn drmemtrace_decodes_the_same_however_it_is_cut(
+            cuts in prop::collection::vec(0usize..160, 0..6),
+            limit in 1usize..12,
+        ) {
+            use drmemtrace::tests::record;
+            let bytes: Vec<u8> = [
+                record(25, 0, 7),
+                record(24, 4, 5),
+                record(10, 4, 0x1000),
+                record(17, 3, u64::from_le_bytes([1, 2, 3, 0, 0, 0, 0, 0])),
+                record(0, 8, 0x7000),
+                record(28, 2, 99),
+                record(1, 4, 0x7008),
+                record(48, 2, 0x1010),
+                record(26, 0, 0),
+            ]
+            .concat();
+            let whole = decode_in_pieces(Format::Drmemtrace, &bytes, &[], usize::MAX);
+            prop_assert_eq!(whole.len(), 7);
+            prop_assert_eq!(decode_in_pieces(Format::Drmemtrace, &bytes, &cuts, limit), whole);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod common;
+mod drmemtrace;
 mod properties;
 mod real_traces;
 mod tiny_traces;
