@@ -20,8 +20,9 @@ pub struct TraceProvenance {
     pub compression: mmusim_trace::Compression,
     /// Size of the file on disk.
     pub bytes: u64,
-    /// SHA-256 of the file's bytes on disk, hex.
-    pub sha256: String,
+    /// xxh3-128 (`mmusim_trace::HASH_ALGORITHM`) of the file's bytes on
+    /// disk (of a drmemtrace directory's files: see ARCHITECTURE.md), hex.
+    pub xxh3_128: String,
     /// References read from it.
     pub records: u64,
     /// Its VM in the workload, if the workload set one.
@@ -125,9 +126,9 @@ pub fn peak_resident_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> Result<String, RunError> {
-    mmusim_trace::sha256_file(path).map_err(RunError::Trace)
+/// The provenance hash of a file (or drmemtrace directory), hex.
+pub fn hash_file(path: &Path) -> Result<String, RunError> {
+    mmusim_trace::hash_file(path).map_err(RunError::Trace)
 }
 
 /// Batches a run's reader hands over at a time. Each hand-over may wake a
@@ -173,22 +174,8 @@ pub fn stream(
     consume: impl FnMut(&[mmusim_trace::Batch]) -> Result<(), RunError>,
 ) -> Result<WorkloadProvenance, RunError> {
     let mut mix = workload.open()?;
-    // Mapped files are hashed from disk alongside; streamed ones (compressed
-    // files, pipes) by their readers as the bytes pass, since a pipe cannot
-    // be read twice.
-    let mapped: Vec<bool> = mix.readers().map(mmusim_trace::TraceReader::is_mapped).collect();
-    let (result, disk_hashes) = std::thread::scope(|scope| {
-        let hashers: Vec<_> = workload
-            .traces
-            .iter()
-            .zip(&mapped)
-            .map(|(spec, &mapped)| mapped.then(|| scope.spawn(|| sha256_file(&spec.path))))
-            .collect();
-        let result = crate::pipeline::for_each_chunk(&mut mix, batches_per_chunk, consume);
-        let hashes: Vec<Option<Result<String, RunError>>> =
-            hashers.into_iter().map(|h| h.map(|h| h.join().expect("hashing does not panic"))).collect();
-        (result, hashes)
-    });
+    // Every reader hashes its file's bytes in the pass that decodes them.
+    let result = crate::pipeline::for_each_chunk(&mut mix, batches_per_chunk, consume);
     match result {
         Ok(()) => {}
         Err(crate::pipeline::Stop::Trace(e)) => return Err(RunError::Trace(e)),
@@ -197,17 +184,15 @@ pub fn stream(
     let traces = mix
         .readers()
         .zip(&workload.traces)
-        .zip(disk_hashes)
-        .map(|((reader, spec), disk_hash)| {
-            let sha256 = match (disk_hash, reader.sha256()) {
-                (Some(hash), _) => hash?,
-                (None, Some(hash)) => hash,
+        .map(|(reader, spec)| {
+            let xxh3_128 = match reader.hash() {
+                Some(hash) => hash,
                 // A stream the decoder did not read to its last byte: a
                 // file can be read again to hash it, a pipe cannot.
-                (None, None) if std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file() || m.is_dir()) => {
-                    sha256_file(&spec.path)?
+                None if std::fs::metadata(&spec.path).is_ok_and(|m| m.is_file() || m.is_dir()) => {
+                    hash_file(&spec.path)?
                 }
-                (None, None) => {
+                None => {
                     return Err(RunError::Trace(TraceError::new(
                         &spec.path,
                         mmusim_trace::Location::File,
@@ -220,7 +205,7 @@ pub fn stream(
                 format: reader.format(),
                 compression: reader.compression(),
                 bytes: reader.file_bytes(),
-                sha256,
+                xxh3_128,
                 records: reader.records_read(),
                 vm: spec.vm,
             })

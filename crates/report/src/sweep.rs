@@ -324,9 +324,9 @@ fn simulate(
     (references, failures)
 }
 
-/// SHA-256 of each of a workload's traces.
+/// The provenance hash of each of a workload's traces.
 fn trace_hashes(workload: &NamedWorkload) -> Result<Vec<String>, RunError> {
-    workload.workload.traces.par_iter().map(|t| crate::run::sha256_file(&t.path)).collect()
+    workload.workload.traces.par_iter().map(|t| crate::run::hash_file(&t.path)).collect()
 }
 
 /// Whether `summary` holds this run on this workload: same tool version,
@@ -342,7 +342,7 @@ fn is_complete(summary: &Path, run: &PlannedRun, workload: &NamedWorkload, hashe
         && json["workload"]["quantum"] == workload.workload.quantum
         && traces.len() == hashes.len()
         && traces.iter().zip(&workload.workload.traces).zip(hashes).all(|((t, spec), hash)| {
-            t["path"] == spec.path.display().to_string().as_str() && t["sha256"] == hash.as_str()
+            t["path"] == spec.path.display().to_string().as_str() && t["xxh3_128"] == hash.as_str()
         })
 }
 

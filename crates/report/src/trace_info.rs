@@ -18,7 +18,15 @@ pub fn render(info: &TraceInfo) -> String {
         name => format!("{name}-compressed"),
     };
     line("format", format!("{} ({compression})", info.format));
-    line("size", format!("{} on disk, {} decoded", bytes(info.file_bytes), bytes(info.decoded_bytes)));
+    let on_disk = if info.file_bytes == 0 && info.path == mmusim_trace::STDIN {
+        "a stream".to_owned()
+    } else {
+        format!("{} on disk", bytes(info.file_bytes))
+    };
+    line("size", format!("{on_disk}, {} decoded", bytes(info.decoded_bytes)));
+    if let Some(hash) = &info.xxh3_128 {
+        line(mmusim_trace::HASH_ALGORITHM, hash.clone());
+    }
     if let Some(description) = &info.description {
         line("source", description.clone());
     }

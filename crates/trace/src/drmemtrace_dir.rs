@@ -19,11 +19,11 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::drmemtrace::{kind, marker, RECORD_BYTES};
 use crate::error::{Location, TraceError};
-use crate::input::{decompressor, hex, read_up_to, Compression, CountingReader, FileDigest};
+use crate::input::{decompressor, hex128, read_up_to, Compression, CountingReader, FileDigest};
 
 type Record = [u8; RECORD_BYTES];
 
@@ -107,15 +107,15 @@ pub(crate) fn trace_files(dir: &Path) -> Result<Vec<PathBuf>, TraceError> {
     Ok(files)
 }
 
-/// A directory's hash: SHA-256 of its trace files' `sha256sum` lines
-/// (`<hex>  <name>\n`, in name order), so `sha256sum *.trace.zip |
-/// sha256sum` gives the same.
-pub(crate) fn combined_sha256(files: &[(String, String)]) -> String {
-    let mut hasher = Sha256::new();
-    for (name, sha256) in files {
-        hasher.update(format!("{sha256}  {name}\n").as_bytes());
+/// A directory's hash: the hash of its trace files' hash lines (`<hex>
+/// <name>\n`, two spaces, in name order), as `xxhsum -H2 *.trace.zip |
+/// xxhsum -H2` computes it.
+pub(crate) fn combined_hash(files: &[(String, String)]) -> String {
+    let mut hasher = Xxh3::new();
+    for (name, hash) in files {
+        hasher.update(format!("{hash}  {name}\n").as_bytes());
     }
-    hex(&hasher.finalize())
+    hex128(hasher.digest128())
 }
 
 /// One thread's file, read a record at a time.

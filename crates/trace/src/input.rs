@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
-use crate::drmemtrace_dir::{combined_sha256, trace_files, DirectoryFiles, Merge};
+use crate::drmemtrace_dir::{combined_hash, trace_files, DirectoryFiles, Merge};
 use crate::error::{Location, TraceError};
 use crate::zip_members::{MemberStarts, ZipMembers};
 
@@ -79,11 +79,10 @@ pub(crate) struct Input {
     file_bytes: u64,
     /// Decompressed bytes consumed so far.
     consumed: u64,
-    /// SHA-256 of a streamed file's bytes as the decompressor reads them, so
-    /// that provenance costs no second pass over the file. Mapped (plain)
-    /// files are not hashed here: hashing (under 2 GB/s) is slower than
-    /// decoding a plain binary trace, so the caller hashes them on a thread
-    /// of its own (`sha256_file`).
+    /// The provenance hash (see `HASH_ALGORITHM`) of the file's bytes, in
+    /// the pass that decodes them: a stream's as the decompressor (or the
+    /// decoder) pulls them, a mapped file's as the decoder consumes them,
+    /// while they are still in cache. No trace is read twice.
     digest: Arc<Mutex<FileDigest>>,
     /// Where each member of a zip archive starts in the stream.
     members: Option<MemberStarts>,
@@ -95,7 +94,7 @@ pub(crate) struct Input {
 /// they ran to the end of the file (or pipe).
 #[derive(Default)]
 pub(crate) struct FileDigest {
-    hasher: Sha256,
+    hasher: Xxh3,
     bytes: u64,
     complete: bool,
 }
@@ -160,7 +159,7 @@ impl<R> CountingReader<R> {
 impl FileDigest {
     /// The hash (hex), once the file has been read to its end.
     pub fn finished(&self) -> Option<String> {
-        self.complete.then(|| hex(&self.hasher.clone().finalize()))
+        self.complete.then(|| hex128(self.hasher.digest128()))
     }
 }
 
@@ -274,9 +273,9 @@ impl Input {
         }
     }
 
-    /// SHA-256 (hex) of a streamed file or pipe, once every byte of it has
-    /// been read; `None` for mapped files (see `digest`).
-    pub fn sha256(&self) -> Option<String> {
+    /// The provenance hash (hex) of the file, once every byte of it has
+    /// been read.
+    pub fn hash(&self) -> Option<String> {
         if let Some(files) = &self.directory {
             let hashes: Option<Vec<(String, String)>> = files
                 .names
@@ -287,16 +286,10 @@ impl Input {
                     Some((name.clone(), hash))
                 })
                 .collect();
-            return hashes.map(|hashes| combined_sha256(&hashes));
+            return hashes.map(|hashes| combined_hash(&hashes));
         }
         let digest = self.digest.lock().expect("never poisoned: hashing does not panic");
-        (digest.complete && digest.bytes > 0).then(|| hex(&digest.hasher.clone().finalize()))
-    }
-
-    /// Whether the file is memory-mapped (a plain regular file), rather
-    /// than streamed (compressed, or a pipe).
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.source, Source::Mapped { .. })
+        (digest.complete && digest.bytes > 0).then(|| hex128(digest.hasher.digest128()))
     }
 
     pub fn compression(&self) -> Compression {
@@ -359,6 +352,11 @@ impl Input {
         self.consumed += n as u64;
         match &mut self.source {
             Source::Mapped { map, pos, released } => {
+                let mut digest = self.digest.lock().expect("never poisoned: hashing does not panic");
+                digest.hasher.update(&map[*pos..*pos + n]);
+                digest.bytes += n as u64;
+                digest.complete = *pos + n == map.len();
+                drop(digest);
                 *pos += n;
                 if *pos - *released >= RELEASE_STEP {
                     // A multiple of the step is page-aligned on every platform.
@@ -397,24 +395,28 @@ fn stream_error(path: &Path, compression: Compression, err: &io::Error, file_rea
     }
 }
 
-/// SHA-256 (hex) of a file's bytes on disk. The file is mapped when it can
-/// be, which spares a copy of every byte into a buffer (it cut a Lackey
-/// run's system time by about a third), and its pages are released as the
-/// hash passes them, so resident memory stays bounded.
-pub fn sha256_file(path: &Path) -> Result<String, TraceError> {
+/// The provenance hash a trace is known by.
+pub const HASH_ALGORITHM: &str = "xxh3-128";
+
+/// The provenance hash (`HASH_ALGORITHM`, hex) of a file's bytes on disk,
+/// or of a drmemtrace directory's files. For what a run cannot hash as it
+/// reads (a sweep checking what it may resume, before it reads). The file
+/// is mapped when it can be, and its pages are released as the hash passes
+/// them, so resident memory stays bounded.
+pub fn hash_file(path: &Path) -> Result<String, TraceError> {
     if path != Path::new(STDIN) && path.is_dir() {
         let files = trace_files(path)?;
         let hashes: Result<Vec<(String, String)>, TraceError> = files
             .iter()
             .map(|file| {
                 let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                Ok((name, sha256_file(file)?))
+                Ok((name, hash_file(file)?))
             })
             .collect();
-        return Ok(combined_sha256(&hashes?));
+        return Ok(combined_hash(&hashes?));
     }
     let mut file = open_trace_file(path).map_err(|e| TraceError::io(path, "cannot open", &e))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = Xxh3::new();
     match map_file(&file) {
         Some(map) => {
             let mut from = 0;
@@ -436,11 +438,12 @@ pub fn sha256_file(path: &Path) -> Result<String, TraceError> {
             }
         }
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hex128(hasher.digest128()))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A 128-bit hash as 32 hex digits, as `xxhsum -H2` writes it.
+pub(crate) fn hex128(hash: u128) -> String {
+    format!("{hash:032x}")
 }
 
 /// Maps a plain file, or `None` when it cannot be mapped (then it is
@@ -474,26 +477,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn files_hash_to_their_sha256_across_release_steps() {
+    fn files_hash_to_their_xxh3_128_across_release_steps() {
+        // Expected values from the reference implementation (Python's
+        // `xxhash` package, xxh3_128_hexdigest).
         let dir = tempfile::tempdir().unwrap();
         let abc = dir.path().join("abc");
         std::fs::write(&abc, b"abc").unwrap();
-        // FIPS 180-2's first example.
-        assert_eq!(sha256_file(&abc).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(hash_file(&abc).unwrap(), "06b05ab6733a618578af5f94892f3950");
         // Longer than two release steps and not a multiple of one, so every
         // byte must be hashed exactly once across the steps' seams.
-        let bytes: Vec<u8> = (0..2 * HASH_RELEASE_STEP + 12_345).map(|i| (i * 7 + i / 4093) as u8).collect();
+        let bytes: Vec<u8> = (0..2 * HASH_RELEASE_STEP + 12_345).map(|i| (i % 251) as u8).collect();
         let long = dir.path().join("long");
         std::fs::write(&long, &bytes).unwrap();
-        assert_eq!(sha256_file(&long).unwrap(), hex(&Sha256::digest(&bytes)));
+        assert_eq!(hash_file(&long).unwrap(), "d395f0342bb57faf5c5b6d38fd3fdaa6");
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
         assert_eq!(
-            sha256_file(&empty).unwrap(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            hash_file(&empty).unwrap(),
+            "99aa06d3014798d86001c324468d497f",
             "an empty file cannot be mapped and is read instead"
         );
-        let err = sha256_file(&dir.path().join("missing")).unwrap_err().to_string();
+        let err = hash_file(&dir.path().join("missing")).unwrap_err().to_string();
         assert!(err.contains("missing") && err.contains("cannot open"), "{err}");
     }
 

@@ -138,17 +138,11 @@ impl TraceReader {
         self.input.consumed()
     }
 
-    /// SHA-256 (hex) of a streamed file (compressed, or a pipe), once it
-    /// has been read to its end; `None` for mapped files (plain regular
-    /// files), which are best hashed on a thread of their own.
-    pub fn sha256(&self) -> Option<String> {
-        self.input.sha256()
-    }
-
-    /// Whether the file is memory-mapped: a plain regular file, which can
-    /// be read again (to hash it alongside); a streamed one cannot.
-    pub fn is_mapped(&self) -> bool {
-        self.input.is_mapped()
+    /// The provenance hash (`HASH_ALGORITHM`, hex) of the file's bytes, once
+    /// the trace has been read to its end: computed in the same pass as the
+    /// decode, for mapped files and streams alike.
+    pub fn hash(&self) -> Option<String> {
+        self.input.hash()
     }
 
     /// Records handed out so far.

@@ -149,6 +149,9 @@ pub struct TraceInfo {
     pub file_bytes: u64,
     /// Size after decompression.
     pub decoded_bytes: u64,
+    /// The provenance hash of the file's bytes (`HASH_ALGORITHM`), computed
+    /// while reading it.
+    pub xxh3_128: Option<String>,
     /// Records read but not references (Dinero's cache-maintenance records,
     /// drmemtrace's markers and the like).
     pub skipped_records: u64,
@@ -172,6 +175,7 @@ impl TraceInfo {
             compression: reader.compression(),
             file_bytes: reader.file_bytes(),
             decoded_bytes: reader.decoded_bytes(),
+            xxh3_128: reader.hash(),
             skipped_records: reader.skipped(),
             drmemtrace: reader.drmemtrace_counts(),
             description: reader.binary_header().map(|h| h.description.clone()),

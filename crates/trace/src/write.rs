@@ -299,6 +299,9 @@ pub struct WriteSummary {
 pub struct ConvertSummary {
     pub input_format: Format,
     pub input_compression: Compression,
+    /// The input's provenance hash (`HASH_ALGORITHM`), computed while it
+    /// was converted.
+    pub input_xxh3_128: Option<String>,
     #[serde(flatten)]
     pub written: WriteSummary,
 }
@@ -327,7 +330,12 @@ pub fn convert(
         reader.compression().name()
     );
     let written = write_trace(&mut reader, output, output_format, &description)?;
-    Ok(ConvertSummary { input_format: reader.format(), input_compression: reader.compression(), written })
+    Ok(ConvertSummary {
+        input_format: reader.format(),
+        input_compression: reader.compression(),
+        input_xxh3_128: reader.hash(),
+        written,
+    })
 }
 
 /// Writes every record of `source` to `output` in `output_format`,

@@ -143,7 +143,7 @@ fn a_directory_interleaves_its_threads_by_timestamp() {
 }
 
 #[test]
-fn a_directory_is_hashed_as_sha256sum_of_its_files_hashed() {
+fn a_directory_is_hashed_as_xxhsum_of_its_files_hashed() {
     let dir = drmemtrace("drmemtrace.threadsig.x64.tracedir");
     let mut lines = String::new();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -153,15 +153,15 @@ fn a_directory_is_hashed_as_sha256sum_of_its_files_hashed() {
         .collect();
     names.sort();
     for name in &names {
-        lines.push_str(&format!("{}  {name}\n", mmusim_trace::sha256_file(&dir.join(name)).unwrap()));
+        lines.push_str(&format!("{}  {name}\n", mmusim_trace::hash_file(&dir.join(name)).unwrap()));
     }
-    let expected = mmusim_trace::sha256_file(&write_temp(lines.as_bytes())).unwrap();
-    assert_eq!(mmusim_trace::sha256_file(&dir).unwrap(), expected);
+    let expected = mmusim_trace::hash_file(&write_temp(lines.as_bytes())).unwrap();
+    assert_eq!(mmusim_trace::hash_file(&dir).unwrap(), expected);
     // ... and the reader computes the same as it reads.
     let mut reader = TraceReader::open(&dir).unwrap();
     let mut batch = mmusim_trace::Batch::new();
     while reader.next_batch(&mut batch).unwrap() {}
-    assert_eq!(reader.sha256(), Some(expected));
+    assert_eq!(reader.hash(), Some(expected));
 }
 
 fn write_temp(bytes: &[u8]) -> PathBuf {
