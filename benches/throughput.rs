@@ -201,7 +201,7 @@ impl Iterator for Synthetic {
         let r = self.next_random();
         if r % 10 < 4 {
             let offset = if (r >> 8) % 10 < 9 { (r >> 16) % (2 << 20) } else { (r >> 16) % HEAP_BYTES };
-            let kind = if (r >> 4) % 3 == 0 { Kind::Store } else { Kind::Load };
+            let kind = if (r >> 4).is_multiple_of(3) { Kind::Store } else { Kind::Load };
             self.pending = Some(Access::new(kind, HEAP + (offset & !7), 8));
         }
         Some(fetch)

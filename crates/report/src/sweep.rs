@@ -128,6 +128,10 @@ pub enum SweepError {
     },
     /// The simulation threads could not be started.
     Threads(String),
+    /// Another sweep or merge is writing to the output directory now.
+    Busy {
+        dir: PathBuf,
+    },
 }
 
 impl std::fmt::Display for SweepError {
@@ -139,6 +143,12 @@ impl std::fmt::Display for SweepError {
             SweepError::File(e) => write!(f, "{e}"),
             SweepError::NotOurs { path, why } => write!(f, "{}: {why}", path.display()),
             SweepError::Threads(why) => write!(f, "cannot start the simulation threads: {why}"),
+            SweepError::Busy { dir } => write!(
+                f,
+                "{}: another mmusim sweep or merge is writing there now (it holds {LOCK_FILE}); \
+                 wait for it to finish, or give another --out",
+                dir.display()
+            ),
         }
     }
 }
@@ -148,6 +158,35 @@ impl std::error::Error for SweepError {}
 impl From<RunError> for SweepError {
     fn from(e: RunError) -> SweepError {
         SweepError::Run(e)
+    }
+}
+
+/// The file a sweep or merge locks in its output directory while it writes
+/// there.
+pub const LOCK_FILE: &str = ".mmusim-sweep.lock";
+
+/// An output directory's lock, held until dropped. The system releases it
+/// when the process ends, however it ends (a killed sweep leaves no stale
+/// lock), so a second sweep or merge into the same directory at the same
+/// time is refused instead of interleaving its files with the first's.
+#[derive(Debug)]
+pub struct DirectoryLock {
+    _file: std::fs::File,
+}
+
+/// Takes `out`'s lock, or says who holds it.
+pub fn lock_directory(out: &Path) -> Result<DirectoryLock, SweepError> {
+    let path = out.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| SweepError::File(FileError::new(&path, "create", e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirectoryLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SweepError::Busy { dir: out.to_owned() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SweepError::File(FileError::new(&path, "lock", e))),
     }
 }
 
@@ -172,6 +211,7 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
         runs: selected.iter().map(|r| r.id.clone()).collect(),
     });
     std::fs::create_dir_all(&options.out).map_err(|e| SweepError::File(FileError::new(&options.out, "create", e)))?;
+    let _lock = lock_directory(&options.out)?;
     write_plan(&options.out, &plan.file(shard))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
@@ -565,6 +605,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, SweepError> {
         }
     }
     std::fs::create_dir_all(out).map_err(|e| SweepError::File(FileError::new(out, "create", e)))?;
+    let _lock = lock_directory(out)?;
     for run in &plan.runs {
         let shard = holder[&run.id];
         for workload in &workloads {

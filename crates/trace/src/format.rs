@@ -156,7 +156,7 @@ fn detect_text(sample: &[u8], whole: bool) -> Result<Format, String> {
 fn detect_champsim(start: &[u8], whole: bool, path: &Path) -> Result<Format, String> {
     let plausible = |layout: Layout| {
         let size = layout.record_bytes();
-        if start.len() < size || (whole && start.len() % size != 0) {
+        if start.len() < size || (whole && !start.len().is_multiple_of(size)) {
             return false;
         }
         start

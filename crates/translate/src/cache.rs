@@ -64,7 +64,7 @@ pub struct Slot(pub usize);
 impl SetAssoc {
     /// `entries / ways` sets (checked by config validation to divide).
     pub fn new(entries: usize, ways: usize, replacement: Replacement, rng_seed: u64, rng_stream: u64) -> SetAssoc {
-        assert!(ways > 0 && entries >= ways && entries % ways == 0, "validated geometry");
+        assert!(ways > 0 && entries >= ways && entries.is_multiple_of(ways), "validated geometry");
         let sets = entries / ways;
         let policy = Policy::new(replacement, sets, ways, rng_seed, rng_stream);
         SetAssoc {

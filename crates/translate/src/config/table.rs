@@ -276,7 +276,7 @@ pub(super) fn resolve_pages(pages: &mut PagesConfig, sizes: &[ByteSize]) -> Resu
 
 pub(super) fn resolve_memory(memory: &MemoryConfig, shape: &TableShape) -> Result<(), ConfigError> {
     let largest = crate::frames::largest_block(shape);
-    if memory.size.0 == 0 || memory.size.0 % largest != 0 {
+    if memory.size.0 == 0 || !memory.size.0.is_multiple_of(largest) {
         return Err(ConfigError::at(
             "memory.size",
             format!("must be a non-zero multiple of {}, the largest block the page table allocates", ByteSize(largest)),

@@ -99,7 +99,7 @@ pub(super) fn check_geometry(key: &str, entries: u32, ways: Option<u32>) -> Resu
     if entries == 0 || ways == 0 {
         return Err(ConfigError::at(key, "entries and ways must be at least 1"));
     }
-    if ways > entries || entries % ways != 0 {
+    if ways > entries || !entries.is_multiple_of(ways) {
         return Err(ConfigError::at(key, format!("{entries} entries are not divisible into sets of {ways} ways")));
     }
     if ways > 4096 {
