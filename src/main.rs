@@ -297,6 +297,7 @@ fn emit(text: &str) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    mmusim_trace::exit_with_a_message_on_sigbus();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -969,3 +969,35 @@ fn record_fails_clearly_without_valgrind_or_without_a_program() {
     assert!(stderr(&output).contains("recorded no references"), "{}", stderr(&output));
     assert!(!trace.exists(), "no trace file for a program that never ran");
 }
+
+#[test]
+fn a_trace_truncated_while_it_is_read_is_a_clear_error_not_a_crash() {
+    // A plain binary trace is memory-mapped; truncating it under the reader
+    // makes the kernel raise SIGBUS at the next vanished page.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.mmt");
+    {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = mmusim_trace::BinaryWriter::new(file, "test").unwrap();
+        let access = |i: u64| mmusim_trace::Access::new(mmusim_trace::Kind::Load, (i * 64) % (1 << 30), 8);
+        for i in 0..20_000_000u64 {
+            writer.write(&access(i)).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_mmusim"))
+        .args(["trace", "info", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 20).unwrap();
+    let output = child.wait_with_output().unwrap();
+    // Exit status 2 with a message, whether the cut came while mapped pages
+    // were read (SIGBUS) or before the reader opened the file (a short
+    // trace); never killed by a signal, and never a success.
+    assert_eq!(output.status.code(), Some(2), "{:?}: {}", output.status, stderr(&output));
+    let error = stderr(&output);
+    assert!(error.starts_with("mmusim: ") && (error.contains("SIGBUS") || error.contains("big.mmt")), "{error}");
+}

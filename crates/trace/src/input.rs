@@ -446,14 +446,45 @@ pub(crate) fn hex128(hash: u128) -> String {
     format!("{hash:032x}")
 }
 
+/// What a process that reads mapped traces says, and how it ends, when one
+/// of them is truncated (or its storage fails) while it is read: the kernel
+/// then raises SIGBUS on the next access to a page that is gone, which
+/// would otherwise kill the process without a word (exit status 135).
+const SIGBUS_MESSAGE: &[u8] = b"mmusim: a memory-mapped trace file could not be read: it was truncated, or its \
+storage failed, while mmusim read it (SIGBUS); runs that had not finished wrote nothing: rerun when the file is whole\n";
+
+/// Makes a SIGBUS (a mapped trace truncated under the reader) end the
+/// process with exit status 2 and a message instead of a silent crash. For
+/// programs (the `mmusim` binary calls it first thing); a library should
+/// not take over a process's signals.
+#[allow(unsafe_code)]
+pub fn exit_with_a_message_on_sigbus() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe, and the
+        // message is a static byte string.
+        unsafe {
+            libc::write(2, SIGBUS_MESSAGE.as_ptr().cast(), SIGBUS_MESSAGE.len());
+            libc::_exit(2);
+        }
+    }
+    // SAFETY: the handler only calls async-signal-safe functions; the
+    // sigaction structure is zeroed (no flags, an empty mask) before use.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
 /// Maps a plain file, or `None` when it cannot be mapped (then it is
 /// streamed instead).
 #[allow(unsafe_code)]
 fn map_file(file: &File) -> Option<memmap2::Mmap> {
-    // SAFETY: the map is read-only and private to this reader. Another process
-    // truncating or rewriting the trace while it is read is outside what
-    // mmusim supports (the same holds for any mmap-based reader); it could
-    // fault the process but mmusim never writes through the map.
+    // SAFETY: the map is read-only and private to this reader; mmusim never
+    // writes through it. Another process truncating the trace while it is
+    // read makes the next access to a vanished page raise SIGBUS, which the
+    // binary turns into a clear error (`exit_with_a_message_on_sigbus`).
     let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
     // Sequential read-ahead helps; failing to advise is harmless.
     let _ = map.advise(memmap2::Advice::Sequential);

@@ -30,7 +30,7 @@ pub use access::{Access, Kind};
 pub use decode::drmemtrace::DrmemtraceCounts;
 pub use error::{Location, TraceError};
 pub use format::Format;
-pub use input::{hash_file, open_trace_file, Compression, HASH_ALGORITHM, STDIN};
+pub use input::{exit_with_a_message_on_sigbus, hash_file, open_trace_file, Compression, HASH_ALGORITHM, STDIN};
 pub use mix::{BatchSource, Mix, TraceSpec, Workload, DEFAULT_QUANTUM};
 pub use reader::{Batch, Records, TraceReader, BATCH_RECORDS};
 pub use stats::{KindCounts, ReferenceStats, TraceInfo};
