@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MMUSIM := target/release/mmusim
 
-.PHONY: demo test bench lint ci build ci-check ci-bless golden-bless test-cluster
+.PHONY: demo test bench lint ci build ci-check ci-bless golden-bless test-cluster fuzz fuzz-smoke
 
 build:
 	$(CARGO) build --release --locked
@@ -46,6 +46,16 @@ golden-bless:
 ## A real single-node Slurm cluster on this machine runs a sharded sweep (installs slurm-wlm).
 test-cluster: build
 	tests/cluster/slurm-sweep.sh
+
+## Coverage-guided fuzzing (AFL++ through cargo-afl) of every parser: FUZZ_SECONDS per target
+## (default 600); findings in fuzz/findings/; exit 1 if any target found a crash or a hang.
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## CI's smoke run of the same: 20 seconds per target.
+fuzz-smoke:
+	scripts/fuzz.sh 20
 
 lint:
 	$(CARGO) fmt --all --check
