@@ -18,7 +18,8 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(trace config sweep tables)
 command -v cargo-afl >/dev/null || { echo "cargo-afl is missing: cargo install cargo-afl --locked" >&2; exit 2; }
-(cd fuzz && cargo afl build --release --quiet)
+# Instrumented builds in a target directory of their own, whatever CARGO_TARGET_DIR says.
+(cd fuzz && CARGO_TARGET_DIR="$PWD/target" cargo afl build --release --quiet)
 
 # Seeds: real inputs of each kind, small, each behind the target's selector byte.
 seed() { # TARGET NAME SELECTOR FILE
