@@ -1001,3 +1001,73 @@ fn a_trace_truncated_while_it_is_read_is_a_clear_error_not_a_crash() {
     let error = stderr(&output);
     assert!(error.starts_with("mmusim: ") && (error.contains("SIGBUS") || error.contains("big.mmt")), "{error}");
 }
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` at `dir`, or says why it cannot.
+    fn mount(dir: &std::path::Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
+        }
+        Ok(SmallDisk { dir: dir.to_owned() })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_exit_2_with_no_partial_file_and_the_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(&dir.path().join("disk"), "160k") {
+        Ok(disk) => disk,
+        Err(why) => {
+            // Mounting needs privileges a test may not have.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIPPED a_full_disk_is_exit_2_with_no_partial_file_and_the_rerun_resumes: cannot mount a tmpfs ({why})");
+            }
+            return;
+        }
+    };
+    let spec = long_sweep_spec(dir.path());
+    let out = disk.dir.join("out");
+    let output =
+        mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--quiet", "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "the sweep fit after all: {}", stdout(&output));
+    assert!(stderr(&output).contains("No space left on device"), "{}", stderr(&output));
+    let partial: Vec<PathBuf> = listing(&out)
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| path.to_string_lossy().contains(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "partial files left: {partial:?}");
+
+    // Space again (a larger disk over the same files): the rerun resumes
+    // and ends with the bytes of a sweep that never ran out of space.
+    let kept: Vec<(PathBuf, Vec<u8>)> = listing(&out);
+    let done = kept.iter().filter(|(path, _)| path.ends_with("summary.json")).count();
+    let output = Command::new("mount").args(["-o", "remount,size=64m"]).arg(&disk.dir).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&format!("{} simulated, {done} already done", 16 - done)), "{}", stdout(&output));
+    let clean = dir.path().join("clean");
+    let output =
+        mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--quiet", "--out", clean.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(listing(&clean) == listing(&out), "the resumed sweep differs from a clean one");
+}
