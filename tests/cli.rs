@@ -1071,3 +1071,80 @@ fn a_full_disk_is_exit_2_with_no_partial_file_and_the_rerun_resumes() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(listing(&clean) == listing(&out), "the resumed sweep differs from a clean one");
 }
+
+/// Every integer key of a resolved config, by dotted name.
+fn integer_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (key, value) in table {
+        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::Integer(_) => out.push(name),
+            toml::Value::Table(inner) => integer_keys(inner, &name, out),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_numeric_config_key_at_0_1_and_its_maximum_runs_or_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut tried = 0;
+    for preset in ["configs/skylake-nested.toml", "configs/zen4-shadow.toml", "configs/cortex-a76.toml"] {
+        let shown = mmusim(&["config", "show", preset]);
+        assert!(shown.status.success(), "{}", stderr(&shown));
+        let table: toml::Table = toml::from_str(&stdout(&shown)).unwrap();
+        let mut keys = Vec::new();
+        integer_keys(&table, "", &mut keys);
+        assert!(keys.len() > 20, "{preset}: {keys:?}");
+        for key in &keys {
+            for value in ["0", "1", &i64::MAX.to_string()] {
+                let set = format!("{key}={value}");
+                let output = mmusim(&[
+                    "run",
+                    "--config",
+                    preset,
+                    "--set",
+                    &set,
+                    "--trace",
+                    "traces/tiny/hand.lackey",
+                    "--out",
+                    out.to_str().unwrap(),
+                ]);
+                tried += 1;
+                // Runs, or is refused with exit status 2 and a message that
+                // names the key; never a panic (101), an abort (134) or a
+                // signal.
+                match output.status.code() {
+                    Some(0) => {}
+                    Some(2) => {
+                        let error = stderr(&output);
+                        let last = key.rsplit('.').next().unwrap();
+                        assert!(error.starts_with("mmusim: ") && error.contains(last), "{preset} --set {set}: {error}");
+                    }
+                    other => panic!("{preset} --set {set}: exit {other:?}: {}", stderr(&output)),
+                }
+            }
+        }
+    }
+    assert!(tried > 150, "{tried} settings tried");
+}
+
+#[test]
+fn a_sweep_spec_of_a_million_runs_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("huge.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "config = \"{}\"\ntraces = [\"{}\"]\n[axes]\ntlb.l1d.entries = {{ from = 1, to = 1000, step = 1 }}\ntlb.stlb.entries = {{ from = 1, to = 1000, step = 1 }}\n",
+            repo().join("configs/skylake.toml").display(),
+            repo().join("traces/tiny/hand.lackey").display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let output = mmusim(&["sweep", spec.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stderr(&output).contains("1,000,000") || stderr(&output).contains("1000000"), "{}", stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused only after {:?}", started.elapsed());
+}

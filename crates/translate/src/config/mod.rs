@@ -308,7 +308,7 @@ mod tests {
     fn geometry_errors_are_clear() {
         let cases = [
             ("[tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = 1536\nways = 10\n", "tlb.l2: 1536 entries are not divisible into sets of 10 ways"),
-            ("[tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = 0\n", "tlb.l2: entries and ways must be at least 1"),
+            ("[tlb.l2]\nlevel = 2\nserves = \"unified\"\nentries = 0\n", "tlb.l2.entries: must be at least 1"),
             ("[pages]\nsize = \"4MiB\"\n", "pages.size: the page table cannot map 4MiB pages"),
             ("[page_table]\nformat = \"x86-32\"\npage_sizes = [\"4KiB\", \"2MiB\"]\n", "page_table.page_sizes: this table cannot map 2MiB pages"),
             ("[tlb.a]\nlevel = 1\nserves = \"data\"\nentries = 4\n[tlb.b]\nlevel = 1\nserves = \"unified\"\nentries = 4\n", "tlb.b: tlb.a already serves data references at level 1"),

@@ -96,8 +96,11 @@ pub struct ArrayConfig {
 /// Checks entries and ways; returns the ways (fully associative when absent).
 pub(super) fn check_geometry(key: &str, entries: u32, ways: Option<u32>) -> Result<u32, ConfigError> {
     let ways = ways.unwrap_or(entries);
-    if entries == 0 || ways == 0 {
-        return Err(ConfigError::at(key, "entries and ways must be at least 1"));
+    if entries == 0 {
+        return Err(ConfigError::at(format!("{key}.entries"), "must be at least 1"));
+    }
+    if ways == 0 {
+        return Err(ConfigError::at(format!("{key}.ways"), "must be at least 1"));
     }
     if ways > entries || !entries.is_multiple_of(ways) {
         return Err(ConfigError::at(key, format!("{entries} entries are not divisible into sets of {ways} ways")));
@@ -132,11 +135,15 @@ pub(super) fn resolve_tlb(name: &str, tlb: &mut TlbConfig, sizes: &[ByteSize]) -
     }
     let replacement = *tlb.replacement.get_or_insert(Replacement::Lru);
     if let Some(sets) = tlb.sets {
+        let sets_key = format!("{key}.sets");
         let Some(ways) = tlb.ways else {
-            return Err(ConfigError::at(format!("{key}.sets"), "sets needs ways (entries are sets x ways)"));
+            return Err(ConfigError::at(sets_key, "sets needs ways (entries are sets x ways)"));
         };
+        if sets == 0 {
+            return Err(ConfigError::at(sets_key, "must be at least 1"));
+        }
         tlb.entries =
-            Some(sets.checked_mul(ways).ok_or_else(|| ConfigError::at(&key, "sets x ways is too many entries"))?);
+            Some(sets.checked_mul(ways).ok_or_else(|| ConfigError::at(&sets_key, "sets x ways is too many entries"))?);
     }
     if tlb.entries.is_none() {
         if tlb.ways.is_some() || tlb.page_sizes.is_some() {
