@@ -299,6 +299,18 @@ fn emit(text: &str) -> Result<(), Failure> {
 fn main() -> ExitCode {
     mmusim_trace::exit_with_a_message_on_sigbus();
     let cli = Cli::parse();
+    if let Some(budget) = std::env::var_os("MMUSIM_MEMORY_BUDGET") {
+        match budget.to_string_lossy().parse::<mmusim_translate::size::ByteSize>() {
+            Ok(bytes) => mmusim_translate::budget::set_limit(bytes.bytes()),
+            Err(why) => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("mmusim: MMUSIM_MEMORY_BUDGET: {why}");
+                }
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(failure) => {

@@ -313,6 +313,23 @@ fn configs_beyond_the_simulators_limits_are_refused_alike_by_show_and_run() {
         }
         assert!(!out.exists(), "a refused run writes nothing");
     }
+    // The budget is overridable: 4e9 entries fit 256 GiB (config show
+    // resolves without allocating), and a budget that is not a size is
+    // refused.
+    let huge = dir.path().join("huge-tlb.toml");
+    let with_budget = |budget: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mmusim"))
+            .args(["config", "show", huge.to_str().unwrap()])
+            .env("MMUSIM_MEMORY_BUDGET", budget)
+            .output()
+            .unwrap()
+    };
+    assert!(with_budget("256GiB").status.success(), "{}", stderr(&with_budget("256GiB")));
+    assert_eq!(with_budget("100GiB").status.code(), Some(2));
+    assert!(stderr(&with_budget("100GiB")).contains("the limit is 100GiB (MMUSIM_MEMORY_BUDGET sets another)"));
+    let output = with_budget("lots");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).starts_with("mmusim: MMUSIM_MEMORY_BUDGET: "), "{}", stderr(&output));
 }
 
 #[test]
@@ -596,6 +613,11 @@ fn a_sweep_killed_at_ten_moments_resumes_to_the_same_bytes() {
         kills += usize::from(!status.success());
     }
     assert!(kills > 0, "no sweep was killed before it finished: the moments are too late");
+    // What a kill in the middle of a write leaves, wherever it happened to
+    // land this time: a temporary file at the top and in a run directory.
+    std::fs::create_dir_all(killed.join("runs/x")).unwrap();
+    std::fs::write(killed.join(".mmusim-left.partial"), "half").unwrap();
+    std::fs::write(killed.join("runs/x/.mmusim-left.partial"), "half").unwrap();
     let output = mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--out", killed.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("8 runs on 2 workloads: "), "{}", stdout(&output));

@@ -190,6 +190,27 @@ pub fn lock_directory(out: &Path) -> Result<DirectoryLock, SweepError> {
     }
 }
 
+/// Removes the temporary files (`.mmusim-*.partial`) that writers killed
+/// mid-write left anywhere under `out`. Called with `out`'s lock held, when
+/// no live writer can own one.
+fn remove_leftovers(out: &Path) -> Result<(), SweepError> {
+    let mut stack = vec![out.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| SweepError::File(FileError::new(&dir, "read", e)))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| SweepError::File(FileError::new(&dir, "read", e)))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with(mmusim_trace::PARTIAL_PREFIX) && name.ends_with(mmusim_trace::PARTIAL_SUFFIX) {
+                std::fs::remove_file(&path).map_err(|e| SweepError::File(FileError::new(&path, "remove", e)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The directory of one run on one workload.
 pub fn run_dir(out: &Path, run: &str, workload: &str) -> PathBuf {
     out.join("runs").join(run).join(workload)
@@ -212,6 +233,7 @@ pub fn execute(plan: &Plan, options: &Options) -> Result<Outcome, SweepError> {
     });
     std::fs::create_dir_all(&options.out).map_err(|e| SweepError::File(FileError::new(&options.out, "create", e)))?;
     let _lock = lock_directory(&options.out)?;
+    remove_leftovers(&options.out)?;
     write_plan(&options.out, &plan.file(shard))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
@@ -606,6 +628,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<usize, SweepError> {
     }
     std::fs::create_dir_all(out).map_err(|e| SweepError::File(FileError::new(out, "create", e)))?;
     let _lock = lock_directory(out)?;
+    remove_leftovers(out)?;
     for run in &plan.runs {
         let shard = holder[&run.id];
         for workload in &workloads {

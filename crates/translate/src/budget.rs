@@ -16,10 +16,25 @@
 use crate::config::{Config, ConfigError, Mode, PwcKind, TableShape};
 use crate::size::{thousands, ByteSize};
 
-/// Simulator memory one configuration may need: a quarter of this 24 GiB
-/// machine, so that a sweep can run one simulator per core beside the
-/// reader's buffers.
+/// Simulator memory one configuration may need by default: a quarter of
+/// this 24 GiB machine, so that a sweep can run one simulator per core
+/// beside the reader's buffers.
 pub const SIMULATOR_MEMORY_BUDGET: u64 = 6 << 30;
+
+/// The budget resolution checks against; a program may set another (the
+/// `mmusim` binary takes `MMUSIM_MEMORY_BUDGET`). It only decides which
+/// configs are refused, never any result.
+static LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(SIMULATOR_MEMORY_BUDGET);
+
+/// Sets the simulator memory budget every later resolution checks.
+pub fn set_limit(bytes: u64) {
+    LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The simulator memory budget resolution checks.
+pub fn limit() -> u64 {
+    LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Bytes per TLB entry at most: key (8), space tag (4), LRU or FIFO stamp
 /// (8; the other policies keep less), dirty lanes (8), hints (16: the hint
@@ -180,7 +195,7 @@ pub fn check(config: &Config, budget: u64) -> Result<(), ConfigError> {
         return Err(ConfigError::at(
             &need.key,
             format!(
-                "{} need about {} of simulator memory; the limit is {limit}",
+                "{} need about {} of simulator memory; the limit is {limit} (MMUSIM_MEMORY_BUDGET sets another)",
                 need.what,
                 ByteSize(round_up(need.bytes))
             ),
@@ -192,7 +207,8 @@ pub fn check(config: &Config, budget: u64) -> Result<(), ConfigError> {
         return Err(ConfigError::at(
             &largest.key,
             format!(
-                "the simulator's structures need about {} together (the largest, {}, about {}); the limit is {limit}",
+                "the simulator's structures need about {} together (the largest, {}, about {}); the limit is {limit} \
+                 (MMUSIM_MEMORY_BUDGET sets another)",
                 ByteSize(round_up(total)),
                 largest.what,
                 ByteSize(round_up(largest.bytes))

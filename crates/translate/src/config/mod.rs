@@ -200,7 +200,7 @@ impl Config {
                 ),
             ));
         }
-        crate::budget::check(&config, crate::budget::SIMULATOR_MEMORY_BUDGET)?;
+        crate::budget::check(&config, crate::budget::limit())?;
         Ok(config)
     }
 
