@@ -118,10 +118,6 @@ impl Drmemtrace {
         Location::Byte { offset: self.offset, decompressed: false }
     }
 
-    fn error(&self, at: u64, message: String) -> DecodeError {
-        DecodeError::byte(at, message)
-    }
-
     pub fn decode(
         &mut self,
         bytes: &[u8],
@@ -159,10 +155,13 @@ impl Drmemtrace {
 
     fn record(&mut self, at: u64, kind: u16, size: u16, addr: u64, out: &mut Vec<Access>) -> Result<(), DecodeError> {
         if self.version.is_none() && kind != kind::HEADER {
-            return Err(self.error(at, format!("type {kind}; expected the header record (type 25) first")));
+            return Err(DecodeError::byte(at, format!("type {kind}; expected the header record (type 25) first")));
         }
         if self.footer {
-            return Err(self.error(at, format!("type {kind} after the footer record; expected the trace to end")));
+            return Err(DecodeError::byte(
+                at,
+                format!("type {kind} after the footer record; expected the trace to end"),
+            ));
         }
         let push = |out: &mut Vec<Access>, context: u16, kind: Kind, addr: u64, size: u16| {
             out.push(Access { addr, size, context, vm: 0, kind });
@@ -182,7 +181,10 @@ impl Drmemtrace {
                 // `size` instructions following the last one, their lengths
                 // in the bytes of `addr`.
                 if size > 8 {
-                    return Err(self.error(at, format!("a bundle of {size} instructions; at most 8 fit a record")));
+                    return Err(DecodeError::byte(
+                        at,
+                        format!("a bundle of {size} instructions; at most 8 fit a record"),
+                    ));
                 }
                 for length in addr.to_le_bytes().into_iter().take(usize::from(size)) {
                     let pc = self.last_pc.wrapping_add(u64::from(self.last_len));
@@ -205,7 +207,7 @@ impl Drmemtrace {
             }
             kind::HEADER => {
                 if self.version.is_some() {
-                    return Err(self.error(at, "a second header record".into()));
+                    return Err(DecodeError::byte(at, "a second header record"));
                 }
                 self.check_version(at, addr)?;
                 self.version = Some(addr);
@@ -230,13 +232,13 @@ impl Drmemtrace {
                         (self.pids.len() - 1) as u16
                     }
                     None => {
-                        return Err(self.error(at, format!("more than {} processes", u32::from(u16::MAX) + 1)));
+                        return Err(DecodeError::byte(at, format!("more than {} processes", u32::from(u16::MAX) + 1)));
                     }
                 };
                 self.counts.bookkeeping += 1;
             }
             unknown => {
-                return Err(self.error(
+                return Err(DecodeError::byte(
                     at,
                     format!("unknown record type {unknown} (size {size}); expected a drmemtrace type 0 to 49"),
                 ))
@@ -247,7 +249,7 @@ impl Drmemtrace {
 
     fn check_version(&self, at: u64, version: u64) -> Result<(), DecodeError> {
         if version == 0 || version > NEWEST_VERSION {
-            return Err(self.error(
+            return Err(DecodeError::byte(
                 at,
                 format!("trace version {version}; this reader knows drmemtrace versions 1 to {NEWEST_VERSION}"),
             ));
