@@ -1170,3 +1170,49 @@ fn a_sweep_spec_of_a_million_runs_is_refused_at_once() {
     assert!(stderr(&output).contains("1,000,000") || stderr(&output).contains("1000000"), "{}", stderr(&output));
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused only after {:?}", started.elapsed());
 }
+
+#[test]
+fn a_sweep_reads_standard_input_once_for_all_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |trace: &str, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "config = \"{}\"\ntraces = [\"{trace}\"]\n[axes]\npages.policy = [\"fixed\", \"thp\"]\n",
+                repo().join("configs/skylake.toml").display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let from_file = spec(&repo().join("traces/sort.lackey.zst").display().to_string(), "file.toml");
+    let from_stdin = spec("-", "stdin.toml");
+    let file_out = dir.path().join("file");
+    let output = mmusim(&["sweep", from_file.to_str().unwrap(), "--quiet", "--out", file_out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdin_out = dir.path().join("stdin");
+    let output = Command::new("sh")
+        .args(["-c", "cat traces/sort.lackey.zst | \"$0\" sweep \"$1\" --quiet --out \"$2\""])
+        .args([env!("CARGO_BIN_EXE_mmusim"), from_stdin.to_str().unwrap(), stdin_out.to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The same numbers; only the workload's name (from the path) differs.
+    let table = |dir: &std::path::Path| std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(table(&stdin_out).replace(",stdin,", ",sort,"), table(&file_out));
+
+    let twice = dir.path().join("twice.toml");
+    std::fs::write(
+        &twice,
+        format!(
+            "config = \"{}\"\n[[workload]]\nname = \"a\"\ntrace = [{{ path = \"-\" }}]\n[[workload]]\nname = \"b\"\ntrace = [{{ path = \"-\" }}]\n",
+            repo().join("configs/skylake.toml").display()
+        ),
+    )
+    .unwrap();
+    let output = mmusim(&["sweep", twice.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stderr(&output).contains("can be the trace of one workload only"), "{}", stderr(&output));
+}

@@ -173,6 +173,16 @@ pub fn tidy_join(dir: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// A trace path of a spec: relative to the spec's directory, except `-`
+/// (standard input).
+fn trace_path(dir: &Path, path: &Path) -> PathBuf {
+    if path == Path::new(mmusim_trace::STDIN) {
+        path.to_owned()
+    } else {
+        tidy_join(dir, path)
+    }
+}
+
 /// Reads a sweep spec and expands it into a plan, resolving every run's
 /// config, so a misspelt key or an impossible geometry stops the sweep
 /// before anything runs.
@@ -209,7 +219,7 @@ fn workloads(
     let mut out: Vec<NamedWorkload> = traces
         .into_iter()
         .map(|trace| {
-            let path = tidy_join(dir, &trace);
+            let path = trace_path(dir, &trace);
             NamedWorkload {
                 name: crate::outputs::workload_name(std::slice::from_ref(&path)),
                 workload: Workload::new(vec![TraceSpec::new(path)], DEFAULT_QUANTUM),
@@ -234,7 +244,7 @@ fn workloads(
                     .trace
                     .into_iter()
                     .map(|mut t| {
-                        t.path = tidy_join(dir, &t.path);
+                        t.path = trace_path(dir, &t.path);
                         t
                     })
                     .collect();
@@ -249,6 +259,15 @@ fn workloads(
     }
     if out.is_empty() {
         return Err(PlanError::invalid(spec, None, "no workloads: give `traces = [...]` or [[workload]] tables"));
+    }
+    let from_stdin =
+        out.iter().flat_map(|w| &w.workload.traces).filter(|t| t.path == Path::new(mmusim_trace::STDIN)).count();
+    if from_stdin > 1 {
+        return Err(PlanError::invalid(
+            spec,
+            None,
+            "standard input (`-`) is read once: it can be the trace of one workload only",
+        ));
     }
     for (i, w) in out.iter().enumerate() {
         if w.name.is_empty() || w.name.contains(['/', '\\']) || w.name.starts_with('.') {

@@ -386,8 +386,17 @@ fn simulate(
     (references, failures)
 }
 
-/// The provenance hash of each of a workload's traces.
+/// The provenance hash of each of a workload's traces. Standard input
+/// cannot be hashed before it is read (it can be read only once), so a
+/// workload read from it is never taken as done: it runs again.
 fn trace_hashes(workload: &NamedWorkload) -> Result<Vec<String>, RunError> {
+    if let Some(stdin) = workload.workload.traces.iter().find(|t| t.path == Path::new(mmusim_trace::STDIN)) {
+        return Err(RunError::Trace(mmusim_trace::TraceError::new(
+            &stdin.path,
+            mmusim_trace::Location::File,
+            "standard input cannot be hashed before it is read",
+        )));
+    }
     workload.workload.traces.par_iter().map(|t| crate::run::hash_file(&t.path)).collect()
 }
 
