@@ -564,20 +564,12 @@ fn long_sweep_spec(dir: &std::path::Path) -> PathBuf {
     spec
 }
 
-/// Every file under `root`, by relative path, with its bytes.
+/// Every file under `root`, by relative path, with its bytes, sorted.
 fn listing(root: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push((path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap()));
-            }
-        }
-    }
+    let mut files: Vec<(PathBuf, Vec<u8>)> = files_under(root)
+        .into_iter()
+        .map(|path| (path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap()))
+        .collect();
     files.sort();
     files
 }
@@ -1080,8 +1072,7 @@ fn a_full_disk_is_exit_2_with_no_partial_file_and_the_rerun_resumes() {
 
     // Space again (a larger disk over the same files): the rerun resumes
     // and ends with the bytes of a sweep that never ran out of space.
-    let kept: Vec<(PathBuf, Vec<u8>)> = listing(&out);
-    let done = kept.iter().filter(|(path, _)| path.ends_with("summary.json")).count();
+    let done = files_under(&out).iter().filter(|path| path.ends_with("summary.json")).count();
     let output = Command::new("mount").args(["-o", "remount,size=64m"]).arg(&disk.dir).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let output = mmusim(&["sweep", spec.to_str().unwrap(), "--threads", "1", "--out", out.to_str().unwrap()]);
