@@ -155,8 +155,11 @@ pub fn record_to_file(program: &[OsString], output: &Path) -> Result<Recorded, R
     match written {
         Ok(written) if written.records > 0 => Ok(Recorded { written, status }),
         Ok(_) => Err(RecordError::NoReferences { status }),
-        // Nothing came through the pipe at all.
-        Err(_) if !status.success() => Err(RecordError::NoReferences { status }),
+        // Nothing came through the pipe at all (an error about the file as
+        // a whole, not a bad line), and Valgrind failed: the program never ran.
+        Err(e) if !status.success() && e.location() == mmusim_trace::Location::File => {
+            Err(RecordError::NoReferences { status })
+        }
         Err(e) => Err(RecordError::Trace(e)),
     }
 }
