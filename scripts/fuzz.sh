@@ -6,6 +6,11 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    default 600 s per target; targets: trace config sweep tables
 #
+# `trace:FORMAT` (e.g. trace:lackey, trace:drmemtrace) runs the trace target
+# with that one decoder forced, so every execution exercises it; its findings
+# go to fuzz/findings/trace-FORMAT. With FUZZ_EXECS=N in the environment each
+# target stops after about N executions instead of after SECONDS.
+#
 # Builds fuzz/ with `cargo afl build`, seeds each target from traces/ and
 # configs/, runs afl-fuzz on it for SECONDS (findings in fuzz/findings/TARGET/),
 # prints each target's executions, coverage, crashes and hangs, and exits 1
@@ -27,12 +32,12 @@ seed() { # TARGET NAME SELECTOR FILE
     { [ -z "$3" ] || printf "\\x$3"; head -c 8192 "$4"; } >"fuzz/findings/$1/seeds/$2"
 }
 for target in "${targets[@]}"; do
-    rm -rf "fuzz/findings/$target"
+    rm -rf "fuzz/findings/${target/:/-}"
     case $target in
-    trace)
+    trace | trace:*)
         for f in traces/tiny/* traces/drmemtrace/drmemtrace.small.x64.trace traces/drmemtrace/drmemtrace.allasm_x86_64.trace.zip \
             traces/sort.lackey.zst traces/gzip.lackey.xz traces/python-dict.lackey.gz; do
-            seed trace "$(basename "$f")" 00 "$f"
+            seed "${target/:/-}" "$(basename "$f")" 00 "$f"
         done ;;
     config) for f in configs/*.toml configs/bench/*.toml; do seed config "$(basename "$f")" "" "$f"; done ;;
     sweep) for f in configs/sweeps/*.toml configs/ci/*.toml; do seed sweep "$(basename "$f")" "" "$f"; done ;;
@@ -45,13 +50,17 @@ for target in "${targets[@]}"; do
     esac
 done
 
+budget=(-V "$seconds")
+[ -z "${FUZZ_EXECS:-}" ] || budget=(-E "$FUZZ_EXECS")
 found=0
 for target in "${targets[@]}"; do
-    AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1 \
-        cargo afl fuzz -i "fuzz/findings/$target/seeds" -o "fuzz/findings/$target" -V "$seconds" -t 2000 \
-        "fuzz/target/release/$target" >"fuzz/findings/$target/afl.log" 2>&1 ||
-        { echo "$target: afl-fuzz failed; see fuzz/findings/$target/afl.log" >&2; tail -5 "fuzz/findings/$target/afl.log" >&2; exit 2; }
-    stats=fuzz/findings/$target/default/fuzzer_stats
+    binary=${target%%:*} forced= dir=fuzz/findings/${target/:/-}
+    [ "$binary" = "$target" ] || forced=${target#*:}
+    MMUSIM_FUZZ_FORMAT=$forced AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1 \
+        cargo afl fuzz -i "$dir/seeds" -o "$dir" "${budget[@]}" -t 2000 \
+        "fuzz/target/release/$binary" >"$dir/afl.log" 2>&1 ||
+        { echo "$target: afl-fuzz failed; see $dir/afl.log" >&2; tail -5 "$dir/afl.log" >&2; exit 2; }
+    stats=$dir/default/fuzzer_stats
     value() { awk -v k="$1" '$1 == k {print $3}' "$stats"; }
     crashes=$(value saved_crashes); hangs=$(value saved_hangs)
     printf '%-7s %10s executions (%s/s), coverage %s of the map, corpus %s, crashes %s, hangs %s\n' \

@@ -211,6 +211,19 @@ impl SetAssoc {
         dropped
     }
 
+    /// Empties the slot holding `key` for `space` in the set `index`
+    /// selects, if any; returns whether one was.
+    pub fn remove(&mut self, index: u64, key: u64, space: u32) -> bool {
+        let first = self.set_of(index) * self.ways;
+        match (first..first + self.ways).find(|&slot| self.keys[slot] == key && self.spaces[slot] == space) {
+            Some(slot) => {
+                self.invalidate(Slot(slot));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The key in a slot.
     pub fn key_at(&self, slot: Slot) -> u64 {
         self.keys[slot.0]

@@ -158,6 +158,28 @@ impl AddressSpaces {
         Switch { kind, flush, recycled, current }
     }
 
+    /// The tag under which the TLBs may hold translations of `space` while
+    /// `current` runs, if they may hold any: the running space's tag; with
+    /// tags, a space's own while it holds an id (and its VM's entries
+    /// survived the VM switches, which needs VM tags if it is another VM's).
+    /// Flushing at every switch leaves only the running space's.
+    pub fn cached_tag(&self, space: SpaceId, current: &Current) -> Option<HardwareTag> {
+        if current.key.is_some() && space == current.space {
+            return Some(current.tag);
+        }
+        match self.policy.switch {
+            SwitchPolicy::Flush => None,
+            SwitchPolicy::Tagged => {
+                let (vm, _) = *self.placement.get(space.0)?;
+                if vm != current.vm && !self.policy.vm_tags {
+                    return None;
+                }
+                let vm_part = HardwareTag::vm_part(vm, self.policy.vm_tags);
+                self.ids[space.0].map(|id| HardwareTag::new(vm_part, id))
+            }
+        }
+    }
+
     /// The address space of (VM, context), numbering it if new.
     fn space_of(&mut self, trace_vm: u16, context: u16) -> SpaceId {
         let next_space = SpaceId(self.placement.len());

@@ -68,6 +68,11 @@ pub struct FrameAllocator<Out: Address> {
     pools_used: u64,
     rng: Option<SplitMix64>,
     allocated_bytes: u64,
+    /// Per size (as `shifts`): blocks given back (pages evicted under a
+    /// resident limit), handed out again before any new block, most
+    /// recently freed first. Empty without a limit, so that nothing is
+    /// reused and addresses are what they always were.
+    released: Vec<Vec<u64>>,
     space: PhantomData<Out>,
 }
 
@@ -100,6 +105,7 @@ impl<Out: Address> FrameAllocator<Out> {
             pools_used: 0,
             rng,
             allocated_bytes: 0,
+            released: Vec::new(),
             space: PhantomData,
         };
         allocator.pool = allocator.new_pool();
@@ -126,7 +132,21 @@ impl<Out: Address> FrameAllocator<Out> {
     pub fn allocate(&mut self, shift: u32) -> Out {
         let index = self.shifts.iter().position(|&s| s == shift).expect("a block size of this table");
         self.allocated_bytes += 1 << shift;
+        if let Some(base) = self.released.get_mut(index).and_then(Vec::pop) {
+            return Out::from_raw(base);
+        }
         Out::from_raw(self.allocate_at(index))
+    }
+
+    /// Gives back the block of `1 << shift` bytes at `base` (a page evicted
+    /// under a resident limit): the next allocation of that size takes it.
+    pub fn release(&mut self, base: Out, shift: u32) {
+        let index = self.shifts.iter().position(|&s| s == shift).expect("a block size of this table");
+        if self.released.is_empty() {
+            self.released = vec![Vec::new(); self.shifts.len()];
+        }
+        self.released[index].push(base.raw());
+        self.allocated_bytes -= 1 << shift;
     }
 
     fn allocate_at(&mut self, index: usize) -> u64 {
@@ -152,7 +172,7 @@ impl<Out: Address> FrameAllocator<Out> {
         block.base + (child << shift)
     }
 
-    /// Bytes handed out so far (data pages and table nodes).
+    /// Bytes handed out and not given back (data pages and table nodes).
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated_bytes
     }
@@ -230,6 +250,19 @@ mod tests {
         assert_eq!(small.iter().collect::<HashSet<_>>().len(), small.len());
         assert!(small.iter().all(|b| !large.contains(&(b >> 21))));
         assert_ne!(small[1], small[0] + 4096, "consecutive frames are not adjacent");
+    }
+
+    #[test]
+    fn released_blocks_are_handed_out_again_most_recent_first() {
+        let mut frames = FrameAllocator::<Hpa>::new(&x86_64(), 1 << 34, Allocator::Sequential, 0);
+        let first: Vec<u64> = (0..3).map(|_| frames.allocate(12).raw()).collect();
+        frames.release(Hpa(first[0]), 12);
+        frames.release(Hpa(first[2]), 12);
+        assert_eq!(frames.allocated_bytes(), 4096);
+        assert_eq!(frames.allocate(12).raw(), first[2]);
+        assert_eq!(frames.allocate(12).raw(), first[0]);
+        assert_eq!(frames.allocate(12).raw(), 3 * 4096, "then new frames, where they would have been");
+        assert_eq!(frames.allocate(21).raw(), 2 << 20, "a size nothing was given back of is unaffected");
     }
 
     #[test]

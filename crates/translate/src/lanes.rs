@@ -69,6 +69,11 @@ fn member(config: &Config, tlb: &str) -> Result<Lane, NotOnePass> {
 /// member answers for all.)
 fn eligible(config: &Config, tlb: &str) -> Result<(), NotOnePass> {
     let swept = &config.tlb[tlb];
+    if config.memory.resident.is_some() {
+        // Evictions invalidate translations in every lane at once, and
+        // under clock which page goes depends on each lane's walks.
+        return Err(NotOnePass("memory.resident is set: lanes would page differently".into()));
+    }
     if swept.replacement != Some(Replacement::Lru) {
         return Err(NotOnePass(format!("tlb.{tlb} does not use LRU replacement")));
     }

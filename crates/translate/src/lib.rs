@@ -19,6 +19,7 @@ pub mod pagetable;
 pub mod per_kind;
 pub mod pwc;
 pub(crate) mod replacement;
+pub mod residency;
 pub mod rng;
 pub mod sim;
 pub mod size;

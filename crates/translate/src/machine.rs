@@ -8,8 +8,8 @@
 //! `Config::resolve` has checked every one of them.
 
 use crate::config::{
-    parse_pwc_level, Allocator, Config, ConfigError, ContextConfig, ExitConfig, Mode, PagePolicyKind, PagesConfig,
-    PwcConfig, PwcKind, Replacement, Serves, TableShape,
+    parse_pwc_level, Allocator, Config, ConfigError, ContextConfig, ExitConfig, Mode, PagePolicyKind, PageReplacement,
+    PagesConfig, PagingCosts, PwcConfig, PwcKind, Replacement, Serves, TableShape,
 };
 use crate::pagetable::PagePolicy;
 use crate::size::ByteSize;
@@ -64,6 +64,29 @@ pub enum Virtualization {
 pub struct Memory {
     pub bytes: u64,
     pub allocator: Allocator,
+    /// The resident limit on the pages it backs, if any.
+    pub paging: Option<Paging>,
+}
+
+/// A resident limit and how it is kept (`[memory]`, see `residency`).
+#[derive(Clone, Copy, Debug)]
+pub struct Paging {
+    /// Bytes of pages that may be resident at once.
+    pub resident: u64,
+    pub replacement: PageReplacement,
+    pub clock_clear_flushes: bool,
+    pub costs: PagingCosts,
+}
+
+impl Paging {
+    fn of(memory: &crate::config::MemoryConfig) -> Option<Paging> {
+        Some(Paging {
+            resident: memory.resident?.0,
+            replacement: memory.replacement.expect("resolved"),
+            clock_clear_flushes: memory.clock_clear_flushes.expect("resolved"),
+            costs: memory.costs.expect("resolved"),
+        })
+    }
 }
 
 /// The host of a virtualized machine.
@@ -170,7 +193,7 @@ impl Machine {
             let table = resolved.host_shape().expect("resolved");
             Host {
                 pages: page_policy(&host.pages, &table),
-                memory: Memory { bytes: host.memory.size.0, allocator: host.memory.allocator },
+                memory: Memory { bytes: host.memory.size.0, allocator: host.memory.allocator, paging: None },
                 table,
             }
         };
@@ -217,7 +240,11 @@ impl Machine {
             virtualization,
             seed: resolved.seed,
             pages: page_policy(&resolved.pages, &table),
-            memory: Memory { bytes: resolved.memory.size.0, allocator: resolved.memory.allocator },
+            memory: Memory {
+                bytes: resolved.memory.size.0,
+                allocator: resolved.memory.allocator,
+                paging: Paging::of(&resolved.memory),
+            },
             pwc: pwc_spec(&resolved.pwc, &table),
             table,
             translation_shifts,

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use crate::addr::Address;
 use crate::config::TableShape;
 use crate::frames::{node_block_shift, FrameAllocator};
+use crate::residency::PageKey;
 
 /// Most levels a table may have (5-level x86-64 uses 5).
 pub const MAX_LEVELS: usize = 8;
@@ -219,6 +220,9 @@ pub struct WalkResult<Out: Address> {
     pub page_shift: u32,
     /// The walk found nothing mapped and the fault handler filled it in.
     pub faulted: bool,
+    /// The page filled in had been evicted: a major fault (swap-in), not a
+    /// first touch.
+    pub major: bool,
     /// This walk set the leaf's accessed bit (the first walk to the page).
     pub set_accessed: bool,
     /// This walk set the leaf's dirty bit (the first write to the page).
@@ -257,7 +261,11 @@ pub struct PageTables<In: Address, Out: Address> {
     policy: PagePolicy,
     /// THP: small pages touched per (space, large region).
     touched: FxHashMap<(usize, u64), u32>,
+    /// Pages evicted (under a resident limit) and not brought back: their
+    /// next fault is major.
+    swapped: rustc_hash::FxHashSet<PageKey>,
     faults: u64,
+    major_faults: u64,
     promotions: u64,
     spaces: PhantomData<(In, Out)>,
 }
@@ -284,7 +292,9 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             roots: Vec::new(),
             policy,
             touched: FxHashMap::default(),
+            swapped: rustc_hash::FxHashSet::default(),
             faults: 0,
+            major_faults: 0,
             promotions: 0,
             spaces: PhantomData,
         }
@@ -352,10 +362,14 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         let va = va.raw();
         let mut result = self.walk_inner(space, va, write, frames);
         if result.faulted {
-            self.faults += 1;
+            if result.major {
+                self.major_faults += 1;
+            } else {
+                self.faults += 1;
+            }
         }
         if let PagePolicy::Thp { small, large, promote_after } = self.policy {
-            if result.faulted && result.page_shift == small && promote_after > 1 {
+            if result.faulted && !result.major && result.page_shift == small && promote_after > 1 {
                 let region = va >> large;
                 let touched = self.touched.entry((space, region)).or_insert(0);
                 *touched += 1;
@@ -377,6 +391,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             entry_addrs: [Out::from_raw(0); MAX_LEVELS],
             page_shift: 0,
             faulted: false,
+            major: false,
             set_accessed: false,
             set_dirty: false,
             dirty: false,
@@ -391,7 +406,9 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             let (mut flags, mut child) = nodes.read(slot);
             if flags & PRESENT == 0 {
                 result.faulted = true;
-                (flags, child) = self.fill(level, slot, va, frames);
+                let major;
+                (flags, child, major) = self.fill(level, slot, space, va, frames);
+                result.major |= major;
             }
             if flags & LEAF != 0 {
                 let mut updated = flags | ACCESSED;
@@ -420,31 +437,100 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
     }
 
     /// Writes the entry a fault handler writes at `slot` of `level` for
-    /// `va`: a leaf if the policy's page size for `va` is this level's,
-    /// else a new node below; returns its flags and the new node's id (0
-    /// for a leaf).
+    /// `va` of `space`: a leaf if the page size for `va` is this level's
+    /// (the evicted page's, if `va` is in one; else the policy's), else a
+    /// new node below; returns its flags, the new node's id (0 for a leaf)
+    /// and whether the leaf brings an evicted page back.
     #[cold]
     #[inline(never)]
-    fn fill(&mut self, level: usize, slot: usize, va: u64, frames: &mut FrameAllocator<Out>) -> (u8, usize) {
-        let wanted = match self.policy {
-            PagePolicy::Thp { small, large, promote_after } => {
+    fn fill(
+        &mut self,
+        level: usize,
+        slot: usize,
+        space: usize,
+        va: u64,
+        frames: &mut FrameAllocator<Out>,
+    ) -> (u8, usize, bool) {
+        let swapped = if self.swapped.is_empty() { None } else { self.swapped_page(space, va) };
+        let wanted = match (swapped, &self.policy) {
+            (Some(page), _) => page.shift,
+            (None, &PagePolicy::Thp { small, large, promote_after }) => {
                 if promote_after == 1 {
                     large
                 } else {
                     small
                 }
             }
-            ref policy => policy.static_shift(va, &self.shape.page_shifts),
+            (None, policy) => policy.static_shift(va, &self.shape.page_shifts),
         };
         if self.level_shift(level) == wanted {
             let frame = frames.allocate(wanted).raw();
             self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
-            (LEAF | PRESENT, 0)
+            if let Some(page) = swapped {
+                self.swapped.remove(&page);
+            }
+            (LEAF | PRESENT, 0, swapped.is_some())
         } else {
             let child = self.new_node(level + 1, frames);
             self.levels[level].set_pointer(slot, child);
-            (PRESENT, child)
+            (PRESENT, child, false)
         }
+    }
+
+    /// The evicted page of `space` that `va` lies in, if any.
+    fn swapped_page(&self, space: usize, va: u64) -> Option<PageKey> {
+        self.shape
+            .page_shifts
+            .iter()
+            .map(|&shift| PageKey { space, base: va >> shift << shift, shift })
+            .find(|page| self.swapped.contains(page))
+    }
+
+    /// The page mapping `va` in `space`, if one is mapped.
+    pub fn page_of(&self, space: usize, va: In) -> Option<PageKey> {
+        let (level, _) = self.mapped_leaf(space, va.raw())?;
+        let shift = self.level_shift(level);
+        Some(PageKey { space, base: va.raw() >> shift << shift, shift })
+    }
+
+    /// Evicts a mapped page: its entry becomes not present and its next
+    /// fault is major. Returns its frame and whether it was dirty.
+    pub fn evict(&mut self, page: PageKey) -> (Out, bool) {
+        let (level, slot) = self.mapped_leaf(page.space, page.base).expect("an evicted page is mapped");
+        debug_assert_eq!(self.level_shift(level), page.shift, "{page:?} is mapped at its size");
+        let (flags, _) = self.levels[level].read(slot);
+        let frame = self.levels[level].frame(slot);
+        self.levels[level].set_leaf(slot, 0, 0);
+        self.swapped.insert(page);
+        (Out::from_raw(frame), flags & DIRTY != 0)
+    }
+
+    /// Reads a mapped page's accessed bit and clears it; returns what it
+    /// was (what a clock hand does).
+    pub fn test_and_clear_accessed(&mut self, page: PageKey) -> bool {
+        let (level, slot) = self.mapped_leaf(page.space, page.base).expect("a resident page is mapped");
+        let (flags, _) = self.levels[level].read(slot);
+        self.levels[level].set_flags(slot, flags & !ACCESSED);
+        flags & ACCESSED != 0
+    }
+
+    /// Removes every leaf of `space` within `page` (the shadow entries of
+    /// a guest page the guest evicted); returns how many went.
+    pub fn unmap_within(&mut self, page: PageKey) -> u64 {
+        let mut removed = 0;
+        let mut va = page.base;
+        let smallest = 1u64 << self.shape.offset_bits;
+        while va <= page.last() {
+            match self.mapped_leaf(page.space, va) {
+                Some((level, slot)) => {
+                    self.levels[level].set_leaf(slot, 0, 0);
+                    removed += 1;
+                    va += 1 << self.level_shift(level);
+                }
+                None => va += smallest,
+            }
+        }
+        removed
     }
 
     /// Maps `va`'s page of `shift` to `frame` in `space` unless something
@@ -506,6 +592,17 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         }
         let frame = frames.allocate(large).raw();
         self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
+        if !self.swapped.is_empty() {
+            // The collapse reads the region's evicted small pages back.
+            let small = match self.policy {
+                PagePolicy::Thp { small, .. } => small,
+                _ => self.shape.offset_bits,
+            };
+            let region = va >> large << large;
+            for page in 0..1u64 << (large - small) {
+                self.swapped.remove(&PageKey { space, base: region + (page << small), shift: small });
+            }
+        }
         if self.lanes {
             self.levels[level].lane_dirty[slot] = 0;
         }
@@ -606,9 +703,15 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             .collect()
     }
 
-    /// Minor faults: walks that found nothing mapped.
+    /// Minor faults: walks that found nothing mapped, for pages never
+    /// mapped before.
     pub fn faults(&self) -> u64 {
         self.faults
+    }
+
+    /// Major faults: walks that brought an evicted page back.
+    pub fn major_faults(&self) -> u64 {
+        self.major_faults
     }
 
     pub fn promotions(&self) -> u64 {

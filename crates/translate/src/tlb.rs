@@ -367,6 +367,37 @@ impl<In: Address> Tlb<In> {
         dropped
     }
 
+    /// Removes the entries of `space` that translate pages within the page
+    /// of `1 << shift` bytes at `base` (it was evicted): at its own size or
+    /// any smaller one. Returns how many went.
+    pub fn invalidate_page(&mut self, space: u32, base: u64, shift: u32) -> u64 {
+        let last = base + ((1u64 << shift) - 1);
+        let mut dropped = 0;
+        for array in &mut self.arrays {
+            for (position, &(size, _)) in array.shifts.iter().enumerate() {
+                if size > shift || array.held[position] == 0 {
+                    continue;
+                }
+                let pages = 1u64 << (shift - size);
+                let removed = if pages > array.store.entries() as u64 {
+                    // Fewer entries than pages: look at each entry instead.
+                    array.store.invalidate_where(|k, s| {
+                        let (page, page_shift) = unkey(k);
+                        s == space && page_shift == size && page << size >= base && page << size <= last
+                    })
+                } else {
+                    (base >> size..=last >> size)
+                        .map(|page| u64::from(array.store.remove(page, key(page, size), space)))
+                        .sum()
+                };
+                array.held[position] -= removed as u32;
+                dropped += removed;
+            }
+        }
+        self.counters.invalidated += dropped;
+        dropped
+    }
+
     /// The counters, lookups and hits by size derived from the hits.
     pub fn counters(&self) -> TlbCounters {
         let mut counters = self.counters.clone();

@@ -175,7 +175,7 @@ impl Config {
         let shape = resolve_table(&mut config.page_table)?;
         let sizes: Vec<ByteSize> = shape.page_shifts.iter().map(|&s| ByteSize(1 << s)).collect();
         resolve_pages(&mut config.pages, &sizes)?;
-        resolve_memory(&config.memory, &shape)?;
+        resolve_memory(&mut config.memory, &shape, &config.pages)?;
         resolve_virtualization(&mut config)?;
         // TLBs hold translations, whose sizes include the host's when
         // virtualized.

@@ -106,6 +106,94 @@ pub struct MemoryConfig {
     /// order, as on a long-running, fragmented machine) [default: sequential].
     #[serde(default)]
     pub allocator: Allocator,
+    /// Bytes of pages the address spaces may have resident at once, shared
+    /// by every address space of the machine (of a VM's guest, when
+    /// virtualized); page-table pages are pinned and not counted. Beyond it
+    /// a fault evicts pages chosen by `replacement` [default: no limit].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<ByteSize>,
+    /// Which resident page a fault evicts: `lru`, `clock`, `fifo` or
+    /// `random` (seeded) [default with a limit: clock].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<PageReplacement>,
+    /// Clock: whether clearing a page's accessed bit also invalidates its
+    /// cached translations [default with a limit: false, as x86 Linux].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_clear_flushes: Option<bool>,
+    /// What paging costs, in cycles [defaults with a limit: see
+    /// `PagingCosts`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub costs: Option<PagingCosts>,
+}
+
+/// Which resident page a fault under a resident limit evicts (see
+/// ARCHITECTURE.md for each rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageReplacement {
+    /// Exact recency over every reference: the yardstick no OS can build.
+    Lru,
+    /// Second chance over the accessed bits the page walker sets.
+    Clock,
+    /// The page resident longest.
+    Fifo,
+    /// A resident page drawn with the seed.
+    Random,
+}
+
+impl PageReplacement {
+    pub fn name(self) -> &'static str {
+        match self {
+            PageReplacement::Lru => "lru",
+            PageReplacement::Clock => "clock",
+            PageReplacement::Fifo => "fifo",
+            PageReplacement::Random => "random",
+        }
+    }
+}
+
+/// Cycles the paging events cost. The defaults assume a 3 GHz core and an
+/// NVMe SSD as swap (ARCHITECTURE.md gives the sources). Swap traffic is
+/// priced per smallest page moved: a 2 MiB page costs 512 times a 4 KiB one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingCosts {
+    /// A first touch: the kernel's fault path and a zeroed page [1500].
+    #[serde(default = "default_minor_fault_cycles")]
+    pub minor_fault: u64,
+    /// A swap-in: fault path plus a read from swap, per smallest page [75000].
+    #[serde(default = "default_major_fault_cycles")]
+    pub major_fault: u64,
+    /// Writing a dirty evicted page to swap, per smallest page [30000].
+    #[serde(default = "default_swap_out_cycles")]
+    pub swap_out: u64,
+    /// Removing one page's translations from the TLBs (INVLPG) [250].
+    #[serde(default = "default_invalidation_cycles")]
+    pub invalidation: u64,
+}
+
+fn default_minor_fault_cycles() -> u64 {
+    1_500
+}
+fn default_major_fault_cycles() -> u64 {
+    75_000
+}
+fn default_swap_out_cycles() -> u64 {
+    30_000
+}
+fn default_invalidation_cycles() -> u64 {
+    250
+}
+
+impl Default for PagingCosts {
+    fn default() -> PagingCosts {
+        PagingCosts {
+            minor_fault: default_minor_fault_cycles(),
+            major_fault: default_major_fault_cycles(),
+            swap_out: default_swap_out_cycles(),
+            invalidation: default_invalidation_cycles(),
+        }
+    }
 }
 
 pub(super) fn default_memory_size() -> ByteSize {
@@ -114,7 +202,14 @@ pub(super) fn default_memory_size() -> ByteSize {
 
 impl Default for MemoryConfig {
     fn default() -> MemoryConfig {
-        MemoryConfig { size: default_memory_size(), allocator: Allocator::default() }
+        MemoryConfig {
+            size: default_memory_size(),
+            allocator: Allocator::default(),
+            resident: None,
+            replacement: None,
+            clock_clear_flushes: None,
+            costs: None,
+        }
     }
 }
 
@@ -274,7 +369,12 @@ pub(super) fn resolve_pages(pages: &mut PagesConfig, sizes: &[ByteSize]) -> Resu
     Ok(())
 }
 
-pub(super) fn resolve_memory(memory: &MemoryConfig, shape: &TableShape) -> Result<(), ConfigError> {
+pub(super) fn resolve_memory(
+    memory: &mut MemoryConfig,
+    shape: &TableShape,
+    pages: &PagesConfig,
+) -> Result<(), ConfigError> {
+    resolve_paging(memory, shape, pages)?;
     let largest = crate::frames::largest_block(shape);
     if memory.size.0 == 0 || !memory.size.0.is_multiple_of(largest) {
         return Err(ConfigError::at(
@@ -282,6 +382,48 @@ pub(super) fn resolve_memory(memory: &MemoryConfig, shape: &TableShape) -> Resul
             format!("must be a non-zero multiple of {}, the largest block the page table allocates", ByteSize(largest)),
         ));
     }
+    Ok(())
+}
+
+/// The resident limit and what goes with it: defaults written out when a
+/// limit is set; refused without one (they would silently do nothing).
+fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesConfig) -> Result<(), ConfigError> {
+    let Some(resident) = memory.resident else {
+        let given = [
+            ("replacement", memory.replacement.is_some()),
+            ("clock_clear_flushes", memory.clock_clear_flushes.is_some()),
+            ("costs", memory.costs.is_some()),
+        ];
+        if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ConfigError::at(
+                format!("memory.{key}"),
+                "applies only with a resident limit (memory.resident)",
+            ));
+        }
+        return Ok(());
+    };
+    let smallest = 1u64 << shape.offset_bits;
+    // The largest page the page-size policy maps (a resolved policy's sizes).
+    let largest_page = match pages.policy {
+        PagePolicyKind::Thp => pages.large,
+        PagePolicyKind::Fixed | PagePolicyKind::Ranges => {
+            pages.ranges.iter().map(|r| r.size).chain(pages.size).max_by_key(|size| size.0)
+        }
+    }
+    .map_or(smallest, |size| size.0);
+    if resident.0 < largest_page || !resident.0.is_multiple_of(smallest) {
+        return Err(ConfigError::at(
+            "memory.resident",
+            format!(
+                "must be a multiple of the smallest page ({}) and hold at least the largest page the page-size policy maps ({})",
+                ByteSize(smallest),
+                ByteSize(largest_page)
+            ),
+        ));
+    }
+    memory.replacement.get_or_insert(PageReplacement::Clock);
+    memory.clock_clear_flushes.get_or_insert(false);
+    memory.costs.get_or_insert_with(PagingCosts::default);
     Ok(())
 }
 

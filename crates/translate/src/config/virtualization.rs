@@ -20,7 +20,7 @@ pub struct HostConfig {
 }
 
 fn default_host_memory() -> MemoryConfig {
-    MemoryConfig { size: ByteSize(64 * GIB), allocator: Allocator::Sequential }
+    MemoryConfig { size: ByteSize(64 * GIB), allocator: Allocator::Sequential, ..MemoryConfig::default() }
 }
 
 /// Nested mode's caches of the host dimension.
@@ -154,7 +154,13 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             "THP promotion is modelled in native mode only; use 1",
         ));
     }
-    resolve_memory(&host.memory, &host_shape).map_err(under("host"))?;
+    if host.memory.resident.is_some() {
+        return Err(ConfigError::at(
+            "host.memory.resident",
+            "a limit on host memory (overcommit) is not modelled yet: the host keeps every page resident; limit the guest's with memory.resident",
+        ));
+    }
+    resolve_memory(&mut host.memory, &host_shape, &host.pages).map_err(under("host"))?;
     if mode == Mode::Shadow {
         // A shadow entry maps a page of the smaller of the guest's and the
         // host's sizes, in the guest table's format: each host size below

@@ -128,6 +128,12 @@ pub struct Simulator {
     /// start a run of hits, so `run` does not try (on a miss-heavy stream a
     /// failed try per reference costs more than the runs it finds).
     left_fast_path: bool,
+    /// Paging under LRU: every reference's page is reported to the walker
+    /// (and the fast paths, which skip that, are off).
+    tracks_every_reference: bool,
+    /// Pages whose translations paging invalidates, between a walk and
+    /// their invalidation (kept for its capacity).
+    invalidations: Vec<crate::residency::PageKey>,
     counters: RunCounters,
     context_counters: ContextCounters,
 }
@@ -226,9 +232,13 @@ impl Simulator {
         let first_tlb =
             [instruction_path.first().copied().unwrap_or(NO_TLB), data_path.first().copied().unwrap_or(NO_TLB)];
         let timer = machine.timer_interval();
+        let lane = Lane::new(config);
+        let tracks_every_reference = lane.walker.tracks_every_reference();
         Ok(Simulator {
-            first_tlb,
-            lanes: vec![Lane::new(config)],
+            first_tlb: if tracks_every_reference { [NO_TLB; 2] } else { first_tlb },
+            tracks_every_reference,
+            invalidations: Vec::new(),
+            lanes: vec![lane],
             swept: None,
             all_lanes: 1,
             shared_tables: false,
@@ -386,6 +396,10 @@ impl Simulator {
         let mut va = Va(access.addr);
         loop {
             let shift = self.translate(va, kind, write, instruction);
+            if self.tracks_every_reference {
+                let request = self.request(va, write);
+                self.lanes[0].walker.touch(&request);
+            }
             let page_last = va.0 | ((1u64 << shift) - 1);
             if last <= page_last {
                 break;
@@ -492,6 +506,9 @@ impl Simulator {
             state.walks[kind] += 1;
             if let Some(promoted) = outcome.promoted {
                 self.drop_promoted(promoted, request.tag);
+            }
+            if outcome.paging {
+                self.invalidate_paged();
             }
             return (outcome.page_shift, u64::from(outcome.dirty));
         }

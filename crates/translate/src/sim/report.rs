@@ -66,6 +66,8 @@ impl Simulator {
             nested: walker.nested().map(|(counters, host_pwc, tlb)| NestedReport { counters, host_pwc, tlb }),
             exits,
             faults: tables.faults(),
+            major_faults: tables.major_faults(),
+            paging: tables.paging(),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,
             vms: self.spaces.vms() as u64,
@@ -126,6 +128,10 @@ pub struct SimReport {
     /// Minor faults (first touches of unmapped pages; the guest's when
     /// virtualized).
     pub faults: u64,
+    /// Major faults (evicted pages brought back).
+    pub major_faults: u64,
+    /// What paging under a resident limit did; `None` without a limit.
+    pub paging: Option<crate::walker::PagingCounters>,
     /// THP promotions.
     pub promotions: u64,
     pub address_spaces: u64,

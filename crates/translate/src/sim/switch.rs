@@ -98,6 +98,28 @@ impl Simulator {
         }
     }
 
+    /// Paging evicted pages, or cleared their accessed bits with
+    /// invalidation: their translations go from every TLB, under the tag
+    /// their space has now if the TLBs may hold any of its entries, as
+    /// INVLPG would, which also empties the space's paging-structure
+    /// caches. (Only a simulator of one lane pages: see `lanes`.)
+    #[cold]
+    #[inline(never)]
+    pub(super) fn invalidate_paged(&mut self) {
+        let mut pages = std::mem::take(&mut self.invalidations);
+        self.lanes[0].walker.take_invalidations(&mut pages);
+        for page in pages.drain(..) {
+            let Some(tag) = self.spaces.cached_tag(crate::context::SpaceId(page.space), &self.current) else {
+                continue;
+            };
+            for tlb in &mut self.tlbs {
+                tlb.invalidate_page(tag.0, page.base, page.shift);
+            }
+            self.lanes[0].walker.flush_space(tag.0);
+        }
+        self.invalidations = pages;
+    }
+
     /// A THP promotion replaced the small pages of the region `(base,
     /// shift)` of the space tagged `tag`: drops their cached translations
     /// (as the OS's shootdown would) and the walk caches of the space

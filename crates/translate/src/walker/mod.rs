@@ -29,7 +29,11 @@ use crate::tlb::{Tlb, TlbCounters};
 
 mod native;
 mod nested;
+mod paging;
 mod shadow;
+
+use crate::residency::PageKey;
+pub use paging::{Pager, PagingCounters};
 
 use nested::Nested;
 use shadow::Shadow;
@@ -88,13 +92,27 @@ pub struct ExitCounters {
     pub host_page_fault: u64,
     /// Timer exits.
     pub timer: u64,
+    /// Shadow: trapped guest page-table writes of the guest's page
+    /// replacement (an eviction, or the clock hand clearing an accessed
+    /// bit), after which the hypervisor drops the shadow entries.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub guest_paging: u64,
     /// Cycles of all exits: round trips plus the hypervisor's work.
     pub cycles: u64,
 }
 
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
 impl ExitCounters {
     pub fn total(&self) -> u64 {
-        self.page_table_update + self.cr3_write + self.shadow_fill + self.host_page_fault + self.timer
+        self.page_table_update
+            + self.cr3_write
+            + self.shadow_fill
+            + self.host_page_fault
+            + self.timer
+            + self.guest_paging
     }
 }
 
@@ -106,6 +124,7 @@ pub enum ExitReason {
     ShadowFill,
     HostPageFault,
     Timer,
+    GuestPaging,
 }
 
 /// One translation to walk for.
@@ -140,6 +159,9 @@ pub struct WalkOutcome {
     pub cycles: u32,
     /// A THP promotion made the cached translations of this region stale.
     pub promoted: Option<(u64, u32)>,
+    /// Paging under a resident limit left pages whose translations must
+    /// be invalidated (`Walker::take_invalidations`).
+    pub paging: bool,
 }
 
 /// An OS's tables and the physical memory they map to: the native OS's
@@ -149,6 +171,18 @@ pub struct WalkOutcome {
 pub(super) struct Tables<In: Address, Out: Address> {
     pub tables: PageTables<In, Out>,
     pub frames: FrameAllocator<Out>,
+    /// The resident limit on the pages they map, if any.
+    pub pager: Option<Box<Pager>>,
+}
+
+impl<In: Address, Out: Address> Tables<In, Out> {
+    fn new(shape: &TableShape, policy: PagePolicy, memory: Memory, seed: u64) -> Tables<In, Out> {
+        Tables {
+            tables: PageTables::new(shape.clone(), policy),
+            frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, seed),
+            pager: memory.paging.map(|paging| Box::new(Pager::new(paging, shape.offset_bits, seed))),
+        }
+    }
 }
 
 /// A VM's own tables and guest-physical memory.
@@ -181,6 +215,8 @@ pub(super) struct Shared<'a> {
     pub counters: &'a mut WalkCounters,
     pub shifts: &'a [u32],
     pub entry_bytes: u32,
+    /// Pages whose translations paging left to invalidate.
+    pub invalidate: &'a mut Vec<PageKey>,
 }
 
 /// Everything a walk needs, whatever the mode.
@@ -203,6 +239,12 @@ pub struct Walker {
     pub exits: ExitCounters,
     pub reference_histogram: Distribution,
     pub cycle_histogram: Distribution,
+    /// Pages whose cached translations paging left to invalidate (spaces
+    /// numbered across the run), for the simulator to apply.
+    invalidate: Vec<PageKey>,
+    /// Virtualized: per VM, the run's number of each of its address spaces
+    /// (guest tables number them within the VM).
+    run_spaces: Vec<Vec<usize>>,
 }
 
 /// Seed stream of VM `vm`'s guest frames (VM 0 of a virtualized run, and a
@@ -221,27 +263,16 @@ impl Walker {
         let seed = machine.seed;
         let guest_template =
             GuestTemplate { table: shape.clone(), pages: machine.pages.clone(), memory: machine.memory, seed };
-        fn new_tables<In: Address, Out: Address>(
-            shape: &TableShape,
-            policy: PagePolicy,
-            memory: Memory,
-            seed: u64,
-        ) -> Tables<In, Out> {
-            Tables {
-                tables: PageTables::new(shape.clone(), policy),
-                frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, seed),
-            }
-        }
         // The host's memory draws from its own seed stream.
         let host_seed = seed ^ 0x686f_7374; // "host"
         let shifts: Vec<u32> = (0..shape.index_bits.len()).map(|level| shape.leaf_shift(level)).collect();
         let mmu = match &machine.virtualization {
             Virtualization::Native => {
-                Mmu::Native(Box::new(new_tables(shape, machine.pages.clone(), machine.memory, seed)))
+                Mmu::Native(Box::new(Tables::new(shape, machine.pages.clone(), machine.memory, seed)))
             }
             Virtualization::Nested { host, tlb, host_pwc } => Mmu::Nested(Box::new(Nested {
                 guests: Vec::new(),
-                host: new_tables(&host.table, host.pages.clone(), host.memory, host_seed),
+                host: Tables::new(&host.table, host.pages.clone(), host.memory, host_seed),
                 host_pwc: PageWalkCache::new(host_pwc, host_seed),
                 host_shifts: (0..host.table.index_bits.len()).map(|l| host.table.leaf_shift(l)).collect(),
                 host_entry_bytes: host.table.entry_bytes,
@@ -276,6 +307,8 @@ impl Walker {
             exits: ExitCounters::default(),
             reference_histogram: Distribution::default(),
             cycle_histogram: Distribution::default(),
+            invalidate: Vec::new(),
+            run_spaces: Vec::new(),
         }
     }
 
@@ -288,6 +321,7 @@ impl Walker {
             ExitReason::ShadowFill => (&mut self.exits.shadow_fill, costs.shadow_fill),
             ExitReason::HostPageFault => (&mut self.exits.host_page_fault, costs.host_page_fault),
             ExitReason::Timer => (&mut self.exits.timer, 0),
+            ExitReason::GuestPaging => (&mut self.exits.guest_paging, costs.page_table_update),
         };
         *counter += 1;
         let cycles = u64::from(costs.round_trip) + u64::from(work);
@@ -295,14 +329,20 @@ impl Walker {
         cycles
     }
 
-    fn guest(template: &GuestTemplate, guests: &mut Vec<Guest>, vm: usize) {
+    /// Creates VMs' guest tables up to `vm`'s. Under shadow paging the
+    /// guest's table is not the one the hardware walks: clearing an
+    /// accessed bit there is a trapped write after which the hypervisor
+    /// drops the page's shadow entries (so the next reference walks, and
+    /// the bit is set again), with or without `clock_clear_flushes`.
+    fn guest(template: &GuestTemplate, guests: &mut Vec<Guest>, vm: usize, shadow: bool) {
         while guests.len() <= vm {
             let GuestTemplate { table, pages, memory, seed } = template;
             let vm = guests.len();
-            guests.push(Tables {
-                tables: PageTables::new(table.clone(), pages.clone()),
-                frames: FrameAllocator::new(table, memory.bytes, memory.allocator, vm_seed(*seed, vm)),
-            });
+            let mut guest = Tables::new(table, pages.clone(), *memory, vm_seed(*seed, vm));
+            if let (Some(pager), true) = (&mut guest.pager, shadow) {
+                pager.invalidate_on_clear();
+            }
+            guests.push(guest);
         }
     }
 
@@ -311,9 +351,51 @@ impl Walker {
     pub fn walk(&mut self, request: &WalkRequest) -> WalkOutcome {
         if let Mmu::Native(native) = &mut self.mmu {
             let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
-            return self.cost_native_walk(request, &found);
+            let paged = found.faulted && native.pager.is_some() && {
+                native.page_in(request.space, request.va, &found, &mut self.invalidate);
+                !self.invalidate.is_empty()
+            };
+            return WalkOutcome { paging: paged, ..self.cost_native_walk(request, &found) };
         }
         self.walk_virtualized(request)
+    }
+
+    /// Whether references (not only faults) matter to paging: LRU under a
+    /// resident limit, which `touch` must then be told of.
+    pub fn tracks_every_reference(&self) -> bool {
+        self.guest_template.memory.paging.is_some_and(|p| p.replacement == crate::config::PageReplacement::Lru)
+    }
+
+    /// A reference to `request`'s page, which is mapped (LRU's recency).
+    pub fn touch(&mut self, request: &WalkRequest) {
+        match &mut self.mmu {
+            Mmu::Native(native) => native.touch(request.space, request.va),
+            Mmu::Nested(nested) => nested.guests[request.vm].touch(request.local, request.va),
+            Mmu::Shadow(shadow) => shadow.guests[request.vm].touch(request.local, request.va),
+        }
+    }
+
+    /// Pages whose cached translations paging requires invalidated (spaces
+    /// numbered across the run), emptied into `into`.
+    pub fn take_invalidations(&mut self, into: &mut Vec<PageKey>) {
+        into.append(&mut self.invalidate);
+    }
+
+    /// Records the run's number of `request`'s address space, and turns the
+    /// spaces of the invalidations a guest's paging left from `from` on into
+    /// the run's numbers.
+    fn number_spaces(&mut self, request: &WalkRequest, from: usize) {
+        if self.run_spaces.len() <= request.vm {
+            self.run_spaces.resize(request.vm + 1, Vec::new());
+        }
+        let spaces = &mut self.run_spaces[request.vm];
+        if spaces.len() <= request.local {
+            spaces.resize(request.local + 1, usize::MAX);
+        }
+        spaces[request.local] = request.space;
+        for page in &mut self.invalidate[from..] {
+            page.space = spaces[page.space];
+        }
     }
 
     /// `walk` in the nested and shadow modes (out of line: the native walk
@@ -322,29 +404,57 @@ impl Walker {
     fn walk_virtualized(&mut self, request: &WalkRequest) -> WalkOutcome {
         let mut host_faults = 0u64;
         let mut exit = None;
+        let pending = self.invalidate.len();
         let outcome = match &mut self.mmu {
             Mmu::Native(_) => unreachable!("native walks are `walk`'s"),
             Mmu::Nested(nested) => {
-                Walker::guest(&self.guest_template, &mut nested.guests, request.vm);
+                Walker::guest(&self.guest_template, &mut nested.guests, request.vm, false);
                 let mut shared = Shared {
                     pwc: &mut self.pwc,
                     memory: &mut self.memory,
                     counters: &mut self.counters,
                     shifts: &self.shifts,
                     entry_bytes: self.entry_bytes,
+                    invalidate: &mut self.invalidate,
                 };
                 let (outcome, faults) = nested.walk(request, &mut shared);
                 host_faults = faults;
                 outcome
             }
             Mmu::Shadow(shadow) => {
-                Walker::guest(&self.guest_template, &mut shadow.guests, request.vm);
-                exit = shadow.fill_if_missing(request, &mut self.counters);
+                Walker::guest(&self.guest_template, &mut shadow.guests, request.vm, true);
+                exit = shadow.fill_if_missing(request, &mut self.counters, &mut self.invalidate);
                 let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
+                if found.set_dirty {
+                    // As for an assist: the guest's entry becomes dirty too.
+                    shadow.guests[request.vm].tables.mark_dirty(request.local, request.va);
+                }
                 let (references, cycles) = self.cost_levels(request, &found);
-                WalkOutcome { page_shift: found.page_shift, dirty: found.dirty, references, cycles, promoted: None }
+                WalkOutcome {
+                    page_shift: found.page_shift,
+                    dirty: found.dirty,
+                    references,
+                    cycles,
+                    promoted: None,
+                    paging: false,
+                }
             }
         };
+        let paged = self.invalidate.len() > pending;
+        self.number_spaces(request, pending);
+        if paged {
+            if let Mmu::Shadow(shadow) = &mut self.mmu {
+                // Each is a trapped write to the guest's table; the
+                // hypervisor drops the shadow entries of the page.
+                for &page in &self.invalidate[pending..] {
+                    shadow.shadow.unmap_within(page);
+                }
+                for _ in pending..self.invalidate.len() {
+                    self.exit(ExitReason::GuestPaging);
+                }
+            }
+        }
+        let outcome = WalkOutcome { paging: paged, ..outcome };
         for _ in 0..host_faults {
             self.exit(ExitReason::HostPageFault);
         }
@@ -414,7 +524,14 @@ impl Walker {
             Mmu::Nested(nested) => {
                 nested.guests.get_mut(request.vm).is_some_and(|g| g.tables.mark_dirty(request.local, request.va))
             }
-            Mmu::Shadow(shadow) => shadow.shadow.mark_dirty(request.space, request.va),
+            Mmu::Shadow(shadow) => {
+                // The hypervisor passes the write on to the guest's entry
+                // (its replacement reads the guest's dirty bit).
+                if let Some(guest) = shadow.guests.get_mut(request.vm) {
+                    guest.tables.mark_dirty(request.local, request.va);
+                }
+                shadow.shadow.mark_dirty(request.space, request.va)
+            }
         }
     }
 
@@ -454,6 +571,31 @@ impl Walker {
             (Mmu::Native(native), _) => native.tables.faults(),
             (_, guests) => guests.iter().map(|g| g.tables.faults()).sum(),
         }
+    }
+
+    /// Major faults: evicted pages brought back (the guest's when
+    /// virtualized).
+    pub fn major_faults(&self) -> u64 {
+        match (&self.mmu, self.guests()) {
+            (Mmu::Native(native), _) => native.tables.major_faults(),
+            (_, guests) => guests.iter().map(|g| g.tables.major_faults()).sum(),
+        }
+    }
+
+    /// What paging under the resident limit did (every guest's together
+    /// when virtualized); `None` without a limit.
+    pub fn paging(&self) -> Option<PagingCounters> {
+        self.guest_template.memory.paging?;
+        let mut total = PagingCounters::default();
+        match &self.mmu {
+            Mmu::Native(native) => total.add(&native.pager.as_ref()?.counters()),
+            _ => {
+                for pager in self.guests().iter().filter_map(|g| g.pager.as_ref()) {
+                    total.add(&pager.counters());
+                }
+            }
+        }
+        Some(total)
     }
 
     /// Each VM's tables and memory (none in native mode).

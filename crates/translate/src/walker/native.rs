@@ -18,6 +18,7 @@ impl Walker {
             references,
             cycles,
             promoted: found.promoted,
+            paging: false,
         })
     }
 

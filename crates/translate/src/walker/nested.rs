@@ -45,6 +45,9 @@ impl Nested {
         let guest = &mut self.guests[request.vm];
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
+        if found.faulted {
+            guest.page_in(request.local, request.va, &found, shared.invalidate);
+        }
         shared.counters.accessed_bits_set += u64::from(found.set_accessed);
         shared.counters.dirty_bits_set += u64::from(found.set_dirty);
         shared.counters.faulting_walks += u64::from(found.faulted);
@@ -79,6 +82,7 @@ impl Nested {
             references: guest_references + host_references,
             cycles,
             promoted: None,
+            paging: false,
         };
         (outcome, host_faults)
     }

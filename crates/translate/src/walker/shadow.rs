@@ -8,6 +8,7 @@ use super::{ExitReason, Guest, WalkCounters, WalkRequest};
 use crate::addr::{Address, Gpa, Hpa, Va};
 use crate::frames::FrameAllocator;
 use crate::pagetable::PageTables;
+use crate::residency::PageKey;
 
 #[derive(Debug, Clone)]
 pub(super) struct Shadow {
@@ -22,8 +23,14 @@ pub(super) struct Shadow {
 
 impl Shadow {
     /// Fills the shadow entry of `request`'s page if the hardware would
-    /// find none; returns the VM exit that took.
-    pub(super) fn fill_if_missing(&mut self, request: &WalkRequest, counters: &mut WalkCounters) -> Option<ExitReason> {
+    /// find none; returns the VM exit that took. Pages the guest's paging
+    /// evicts on the way are appended to `invalidate`.
+    pub(super) fn fill_if_missing(
+        &mut self,
+        request: &WalkRequest,
+        counters: &mut WalkCounters,
+        invalidate: &mut Vec<PageKey>,
+    ) -> Option<ExitReason> {
         if self.shadow.is_mapped(request.space, request.va) {
             return None;
         }
@@ -33,6 +40,9 @@ impl Shadow {
         let guest = &mut self.guests[request.vm];
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
+        if found.faulted {
+            guest.page_in(request.local, request.va, &found, invalidate);
+        }
         let host = self.host_map.walk(request.vm, gpa, request.write, &mut self.host_frames);
         let hpa = self.host_map.frame(host.leaf).plus(gpa.page_offset(host.page_shift));
         let shift = found.page_shift.min(host.page_shift);

@@ -4,6 +4,7 @@
 mod common;
 mod cross_check;
 mod page_table_memory;
+mod paging;
 mod properties;
 mod random_configs;
 mod scenarios;

@@ -1,0 +1,176 @@
+//! The OS's side of a resident limit (`memory.resident`): each page a fault
+//! maps becomes resident; while the resident pages exceed the limit the
+//! replacement policy (`residency`) picks a victim, whose entry is cleared,
+//! which goes to swap if dirty, whose frame is freed, and whose cached
+//! translations must go (an invalidation, left for the simulator to apply:
+//! the TLBs are its). A later fault on it is major.
+
+use serde::Serialize;
+
+use super::Tables;
+use crate::addr::Address;
+use crate::config::PageReplacement;
+use crate::machine::Paging;
+use crate::pagetable::WalkResult;
+use crate::residency::{PageKey, Residency, VictimReason};
+
+/// What paging under a resident limit did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PagingCounters {
+    /// Pages evicted to meet the limit.
+    pub evictions: u64,
+    /// Clock: evictions of pages the hand found unreferenced at its first
+    /// look, and of pages whose second chance ran out.
+    pub evictions_unreferenced: u64,
+    pub evictions_second_chance_spent: u64,
+    /// Evicted pages that were dirty, written to swap.
+    pub swap_outs: u64,
+    /// Faults that read an evicted page back (major faults).
+    pub swap_ins: u64,
+    /// Accessed bits the clock hand cleared.
+    pub accessed_bits_cleared: u64,
+    /// Pages whose cached translations were invalidated: every eviction,
+    /// and with `clock_clear_flushes` every accessed bit cleared.
+    pub invalidations: u64,
+    /// Cycles of minor and major faults, swap-outs and invalidations.
+    pub cycles: u64,
+    /// The most pages resident at once.
+    pub resident_peak: u64,
+}
+
+impl PagingCounters {
+    /// Sums counters of several memories (each VM's guest).
+    pub fn add(&mut self, other: &PagingCounters) {
+        self.evictions += other.evictions;
+        self.evictions_unreferenced += other.evictions_unreferenced;
+        self.evictions_second_chance_spent += other.evictions_second_chance_spent;
+        self.swap_outs += other.swap_outs;
+        self.swap_ins += other.swap_ins;
+        self.accessed_bits_cleared += other.accessed_bits_cleared;
+        self.invalidations += other.invalidations;
+        self.cycles += other.cycles;
+        self.resident_peak += other.resident_peak;
+    }
+}
+
+/// One memory's resident set and what paging it cost.
+#[derive(Clone, Debug)]
+pub struct Pager {
+    residency: Residency,
+    paging: Paging,
+    /// Shift of the smallest page: swap traffic is priced per such page.
+    smallest: u32,
+    /// Whether clearing an accessed bit invalidates the page's
+    /// translations (`clock_clear_flushes`, or always under shadow paging).
+    invalidate_on_clear: bool,
+    counters: PagingCounters,
+}
+
+impl Pager {
+    pub fn new(paging: Paging, smallest: u32, seed: u64) -> Pager {
+        Pager {
+            residency: Residency::new(paging.resident, paging.replacement, seed),
+            paging,
+            smallest,
+            invalidate_on_clear: paging.clock_clear_flushes,
+            counters: PagingCounters::default(),
+        }
+    }
+
+    /// Clearing an accessed bit invalidates the page's translations from
+    /// now on, whatever `clock_clear_flushes` says.
+    pub fn invalidate_on_clear(&mut self) {
+        self.invalidate_on_clear = true;
+    }
+
+    pub fn tracks_every_reference(&self) -> bool {
+        self.residency.policy() == PageReplacement::Lru
+    }
+
+    /// A reference to `page` (LRU's recency).
+    #[inline]
+    pub fn touch(&mut self, page: PageKey) {
+        self.residency.touch(page);
+    }
+
+    pub fn counters(&self) -> PagingCounters {
+        PagingCounters { resident_peak: self.residency.peak_pages(), ..self.counters.clone() }
+    }
+
+    /// Smallest pages in `page`: the unit swap traffic is priced in.
+    fn units(&self, page: PageKey) -> u64 {
+        1 << (page.shift - self.smallest)
+    }
+}
+
+impl<In: Address, Out: Address> Tables<In, Out> {
+    /// After a walk of `space` for `va` that faulted (`found`): the page it
+    /// mapped becomes resident, and pages are evicted until the resident
+    /// ones fit the limit. Pages whose translations must be invalidated are
+    /// appended to `invalidate` (numbered as this table numbers spaces).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn page_in(&mut self, space: usize, va: In, found: &WalkResult<Out>, invalidate: &mut Vec<PageKey>) {
+        let Some(pager) = self.pager.as_deref_mut() else { return };
+        let shift = found.page_shift;
+        let page = PageKey { space, base: va.raw() >> shift << shift, shift };
+        let costs = pager.paging.costs;
+        if found.major {
+            pager.counters.swap_ins += 1;
+            pager.counters.cycles += costs.major_fault * pager.units(page);
+        } else {
+            pager.counters.cycles += costs.minor_fault;
+        }
+        if let Some((base, large)) = found.promoted {
+            // The promotion replaced the region's small pages.
+            let small = pager.smallest;
+            for index in 0..1u64 << (large - small) {
+                pager.residency.remove(PageKey { space, base: base + (index << small), shift: small });
+            }
+        }
+        pager.residency.admit(page);
+        let clear_flushes = pager.invalidate_on_clear;
+        while pager.residency.over_limit() {
+            let tables = &mut self.tables;
+            let counters = &mut pager.counters;
+            let chosen = pager.residency.evict_one(page, |candidate| {
+                let was_set = tables.test_and_clear_accessed(candidate);
+                if was_set {
+                    counters.accessed_bits_cleared += 1;
+                    if clear_flushes {
+                        counters.invalidations += 1;
+                        counters.cycles += costs.invalidation;
+                        invalidate.push(candidate);
+                    }
+                }
+                was_set
+            });
+            let Some((victim, reason)) = chosen else { break };
+            let (frame, dirty) = self.tables.evict(victim);
+            self.frames.release(frame, victim.shift);
+            let units = pager.units(victim);
+            let counters = &mut pager.counters;
+            counters.evictions += 1;
+            match reason {
+                VictimReason::Unreferenced => counters.evictions_unreferenced += 1,
+                VictimReason::SecondChanceSpent => counters.evictions_second_chance_spent += 1,
+                VictimReason::Policy => {}
+            }
+            if dirty {
+                counters.swap_outs += 1;
+                counters.cycles += costs.swap_out * units;
+            }
+            counters.invalidations += 1;
+            counters.cycles += costs.invalidation;
+            invalidate.push(victim);
+        }
+        pager.residency.record_peak();
+    }
+
+    /// A reference to `va` of `space` (LRU's recency); the page is mapped.
+    pub(super) fn touch(&mut self, space: usize, va: In) {
+        if let (Some(pager), Some(page)) = (self.pager.as_deref_mut(), self.tables.page_of(space, va)) {
+            pager.touch(page);
+        }
+    }
+}
