@@ -487,8 +487,43 @@ fn samples(table: &mut Table) {
     }
 }
 
+/// What a resident limit costs the simulation: the hit-heavy sort trace
+/// (six times over) on Skylake without a limit, with one it fits in, and
+/// with one of 192 pages (of its 222) under each policy.
+fn paging(table: &mut Table) {
+    let once = read_records(&repo().join("traces/sort.lackey.zst"));
+    let records: Vec<Access> = (0..REPEATS).flat_map(|_| once.iter().copied()).collect();
+    let input = format!("sort.lackey.zst x{REPEATS} ({:.1} M refs)", records.len() as f64 / 1e6);
+    let limits: [(&str, Option<(&str, &str)>); 6] = [
+        ("no limit", None),
+        ("64MiB (fits), clock", Some(("64MiB", "clock"))),
+        ("768KiB, clock", Some(("768KiB", "clock"))),
+        ("768KiB, fifo", Some(("768KiB", "fifo"))),
+        ("768KiB, random", Some(("768KiB", "random"))),
+        ("768KiB, lru", Some(("768KiB", "lru"))),
+    ];
+    for (what, limit) in limits {
+        let mut config = preset("skylake");
+        if let Some((resident, replacement)) = limit {
+            config.memory.resident = Some(resident.parse().unwrap());
+            config.memory.replacement = Some(toml::Value::from(replacement).try_into().unwrap());
+        }
+        let ((refs, walks), time) = best(PASSES, || simulate_counting_walks(&config, &records));
+        table.row(
+            &format!(
+                "paging: skylake, memory.resident {what}, in memory, 1 thread, {:.3}% of refs walk",
+                100.0 * walks as f64 / refs as f64
+            ),
+            &input,
+            format!("{:.1}", refs as f64 / 1e6 / time.as_secs_f64()),
+            "M refs/s",
+            time,
+        );
+    }
+}
+
 fn main() {
-    // MMUSIM_BENCH_ONLY=parse,simulate,samples,miss-heavy,sweep,one-pass,memory:
+    // MMUSIM_BENCH_ONLY=parse,simulate,samples,miss-heavy,paging,sweep,one-pass,memory:
     // some sections only.
     let only = std::env::var("MMUSIM_BENCH_ONLY").ok();
     let section = |name: &str| only.as_ref().is_none_or(|o| o.split(',').any(|s| s == name));
@@ -504,11 +539,15 @@ fn main() {
         println!("gups, {name}: {:.1} M refs/s", refs as f64 / 1e6 / time.as_secs_f64());
         return;
     }
-    if only.as_ref().is_some_and(|o| o.split(',').all(|s| s == "miss-heavy" || s == "samples")) {
+    let cheap = ["miss-heavy", "samples", "paging"];
+    if only.as_ref().is_some_and(|o| o.split(',').all(|s| cheap.contains(&s))) {
         // Needs none of the large inputs.
         let mut table = Table { rows: Vec::new() };
         if section("samples") {
             samples(&mut table);
+        }
+        if section("paging") {
+            paging(&mut table);
         }
         if section("miss-heavy") {
             miss_heavy(&mut table);
@@ -593,6 +632,9 @@ fn main() {
     }
     if section("simulate") || section("samples") {
         samples(&mut table);
+    }
+    if section("paging") {
+        paging(&mut table);
     }
     if section("simulate") {
         let config = preset("skylake");

@@ -231,6 +231,10 @@ pub struct Metrics {
     /// one.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub paging: Option<PagingMetrics>,
+    /// Large pages had and not had, when fragmentation, a huge-page pool or
+    /// a resident limit bound them; absent otherwise.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub huge_pages: Option<HugePageMetrics>,
     pub thp_promotions: u64,
     pub promotion_invalidations: u64,
     pub accessed_bits_set: u64,
@@ -297,6 +301,13 @@ impl PagingMetrics {
             paging_cycles_per_instruction: ratio(paging.cycles, report.instructions()),
         })
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HugePageMetrics {
+    pub huge_pages_granted: u64,
+    pub huge_pages_from_pool: u64,
+    pub huge_pages_denied: u64,
 }
 
 /// A level's name counted from the leaf: on 4-level x86-64, l4 is the PML4
@@ -443,6 +454,11 @@ impl Metrics {
             walk_line_cache,
             minor_faults: report.faults,
             paging: PagingMetrics::of(config, report),
+            huge_pages: report.huge_pages.as_ref().map(|h| HugePageMetrics {
+                huge_pages_granted: h.granted,
+                huge_pages_from_pool: h.from_pool,
+                huge_pages_denied: h.denied,
+            }),
             thp_promotions: report.promotions,
             promotion_invalidations: report.run.promotion_invalidations,
             accessed_bits_set: w.accessed_bits_set,

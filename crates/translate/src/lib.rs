@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod frames;
 pub mod histogram;
+pub mod huge;
 pub mod lanes;
 pub mod machine;
 pub mod pagetable;

@@ -66,6 +66,38 @@ pub struct Memory {
     pub allocator: Allocator,
     /// The resident limit on the pages it backs, if any.
     pub paging: Option<Paging>,
+    /// Whether large pages can be had (fragmentation, a pool, or a limit
+    /// that bounds the blocks), if the page policy asks for any.
+    pub large: Option<LargeSpec>,
+}
+
+/// What `huge::LargeBlocks` is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct LargeSpec {
+    pub block_shift: u32,
+    /// Physical memory for data pages: the resident limit, or the size.
+    pub bytes: u64,
+    pub pool: u64,
+    pub fragmentation: f64,
+}
+
+impl LargeSpec {
+    /// Only a `thp` or `ranges` policy with fragmentation, a pool or a
+    /// resident limit: without them large pages are always had, as before.
+    fn of(memory: &crate::config::MemoryConfig, pages: &PagesConfig, shape: &TableShape) -> Option<LargeSpec> {
+        if !matches!(pages.policy, PagePolicyKind::Thp | PagePolicyKind::Ranges) {
+            return None;
+        }
+        if memory.resident.is_none() && memory.fragmentation.is_none() && pages.huge_pool.is_none() {
+            return None;
+        }
+        Some(LargeSpec {
+            block_shift: crate::config::large_block_shift(pages, shape),
+            bytes: memory.resident.unwrap_or(memory.size).0,
+            pool: pages.huge_pool.unwrap_or(0),
+            fragmentation: memory.fragmentation.map_or(0.0, |f| f.0),
+        })
+    }
 }
 
 /// A resident limit and how it is kept (`[memory]`, see `residency`).
@@ -193,7 +225,12 @@ impl Machine {
             let table = resolved.host_shape().expect("resolved");
             Host {
                 pages: page_policy(&host.pages, &table),
-                memory: Memory { bytes: host.memory.size.0, allocator: host.memory.allocator, paging: None },
+                memory: Memory {
+                    bytes: host.memory.size.0,
+                    allocator: host.memory.allocator,
+                    paging: None,
+                    large: None,
+                },
                 table,
             }
         };
@@ -244,6 +281,7 @@ impl Machine {
                 bytes: resolved.memory.size.0,
                 allocator: resolved.memory.allocator,
                 paging: Paging::of(&resolved.memory),
+                large: LargeSpec::of(&resolved.memory, &resolved.pages, &table),
             },
             pwc: pwc_spec(&resolved.pwc, &table),
             table,

@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use crate::addr::Address;
 use crate::config::TableShape;
 use crate::frames::{node_block_shift, FrameAllocator};
+use crate::huge::{Grant, HugeCounters, LargeBlocks};
 use crate::residency::PageKey;
 
 /// Most levels a table may have (5-level x86-64 uses 5).
@@ -264,6 +265,10 @@ pub struct PageTables<In: Address, Out: Address> {
     /// Pages evicted (under a resident limit) and not brought back: their
     /// next fault is major.
     swapped: rustc_hash::FxHashSet<PageKey>,
+    /// Whether large pages can be had, when that is limited.
+    large: Option<LargeBlocks>,
+    /// Pages from the huge-page pool (never evicted).
+    pool_pages: rustc_hash::FxHashSet<PageKey>,
     faults: u64,
     major_faults: u64,
     promotions: u64,
@@ -293,11 +298,28 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             policy,
             touched: FxHashMap::default(),
             swapped: rustc_hash::FxHashSet::default(),
+            large: None,
+            pool_pages: rustc_hash::FxHashSet::default(),
             faults: 0,
             major_faults: 0,
             promotions: 0,
             spaces: PhantomData,
         }
+    }
+
+    /// Large pages are had only when `blocks` says there is room.
+    pub fn limit_large_pages(&mut self, blocks: LargeBlocks) {
+        self.large = Some(blocks);
+    }
+
+    /// Large pages granted and denied, when that is limited.
+    pub fn huge_pages(&self) -> Option<&HugeCounters> {
+        self.large.as_ref().map(|l| &l.counters)
+    }
+
+    /// Whether `page` is a huge-page pool page (pinned).
+    pub fn is_pool_page(&self, page: PageKey) -> bool {
+        !self.pool_pages.is_empty() && self.pool_pages.contains(&page)
     }
 
     pub fn shape(&self) -> &TableShape {
@@ -373,9 +395,17 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
                 let region = va >> large;
                 let touched = self.touched.entry((space, region)).or_insert(0);
                 *touched += 1;
-                if *touched >= promote_after {
+                let grant = match (*touched >= promote_after, &mut self.large) {
+                    (false, _) => Grant::Denied,
+                    (true, None) => Grant::Block,
+                    (true, Some(blocks)) => blocks.request(large),
+                };
+                if grant != Grant::Denied {
                     self.touched.remove(&(space, region));
                     self.promote(space, va, large, frames);
+                    if grant == Grant::Pool {
+                        self.pool_pages.insert(PageKey { space, base: region << large, shift: large });
+                    }
                     let promoted = self.walk_inner(space, va, write, frames);
                     result = WalkResult { faulted: true, promoted: Some((region << large, large)), ..promoted };
                 }
@@ -452,6 +482,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         frames: &mut FrameAllocator<Out>,
     ) -> (u8, usize, bool) {
         let swapped = if self.swapped.is_empty() { None } else { self.swapped_page(space, va) };
+        let here = self.level_shift(level);
         let wanted = match (swapped, &self.policy) {
             (Some(page), _) => page.shift,
             (None, &PagePolicy::Thp { small, large, promote_after }) => {
@@ -463,11 +494,31 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
             }
             (None, policy) => policy.static_shift(va, &self.shape.page_shifts),
         };
-        if self.level_shift(level) == wanted {
-            let frame = frames.allocate(wanted).raw();
+        // Below the wanted size only if a larger page was denied here (now
+        // or on an earlier fault in the region): the entry above is a node.
+        let mut leaf = here <= wanted;
+        let mut grant = Grant::Block;
+        if let Some(blocks) = &mut self.large {
+            let smallest = self.shape.offset_bits;
+            if leaf && here > smallest {
+                if swapped.is_some() {
+                    blocks.take(here);
+                } else {
+                    grant = blocks.request(here);
+                    leaf = grant != Grant::Denied;
+                }
+            } else if leaf {
+                blocks.small_mapped();
+            }
+        }
+        if leaf {
+            let frame = frames.allocate(here).raw();
             self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
             if let Some(page) = swapped {
                 self.swapped.remove(&page);
+            }
+            if grant == Grant::Pool {
+                self.pool_pages.insert(PageKey { space, base: va >> here << here, shift: here });
             }
             (LEAF | PRESENT, 0, swapped.is_some())
         } else {
@@ -502,6 +553,9 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         let frame = self.levels[level].frame(slot);
         self.levels[level].set_leaf(slot, 0, 0);
         self.swapped.insert(page);
+        if let Some(blocks) = &mut self.large {
+            blocks.released(page.shift, 1);
+        }
         (Out::from_raw(frame), flags & DIRTY != 0)
     }
 
@@ -588,7 +642,10 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         let slot = self.levels[level].slot(node, self.index(level, va));
         let (old, child) = self.levels[level].read(slot);
         if old & PRESENT != 0 && old & LEAF == 0 {
-            self.free_subtree(child, level + 1);
+            let small_leaves = self.free_subtree(child, level + 1);
+            if let (Some(blocks), PagePolicy::Thp { small, .. }) = (&mut self.large, &self.policy) {
+                blocks.released(*small, small_leaves);
+            }
         }
         let frame = frames.allocate(large).raw();
         self.levels[level].set_leaf(slot, LEAF | PRESENT, frame);
@@ -609,20 +666,21 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         self.promotions += 1;
     }
 
-    fn free_subtree(&mut self, node: usize, level: usize) {
+    /// Frees a node and the nodes below it; returns the leaves it held.
+    fn free_subtree(&mut self, node: usize, level: usize) -> u64 {
         let nodes = &self.levels[level];
         let first = nodes.slot(node, 0);
-        let children: Vec<usize> = (first..first + (1 << nodes.bits))
-            .map(|slot| nodes.read(slot))
-            .filter(|&(flags, _)| flags & PRESENT != 0 && flags & LEAF == 0)
-            .map(|(_, child)| child)
-            .collect();
-        for child in children {
-            self.free_subtree(child, level + 1);
+        let entries: Vec<(u8, usize)> = (first..first + (1 << nodes.bits)).map(|slot| nodes.read(slot)).collect();
+        let mut leaves = entries.iter().filter(|&&(flags, _)| flags & PRESENT != 0 && flags & LEAF != 0).count() as u64;
+        for &(flags, child) in &entries {
+            if flags & PRESENT != 0 && flags & LEAF == 0 {
+                leaves += self.free_subtree(child, level + 1);
+            }
         }
         let nodes = &mut self.levels[level];
         nodes.live -= 1;
         nodes.free.push(node);
+        leaves
     }
 
     /// Sets the dirty bit of `va`'s leaf, if mapped and clean; returns

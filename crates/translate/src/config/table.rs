@@ -67,13 +67,32 @@ pub struct PagesConfig {
     /// the first touch [default: 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_after: Option<u32>,
+    /// `thp` and `ranges`: large pages reserved up front, as hugetlbfs
+    /// does: requests for a page of the large size take them first, and
+    /// they are never evicted [default: none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huge_pool: Option<u64>,
 }
 
 impl Default for PagesConfig {
     fn default() -> PagesConfig {
-        PagesConfig { policy: PagePolicyKind::Fixed, size: None, ranges: Vec::new(), large: None, promote_after: None }
+        PagesConfig {
+            policy: PagePolicyKind::Fixed,
+            size: None,
+            ranges: Vec::new(),
+            large: None,
+            promote_after: None,
+            huge_pool: None,
+        }
     }
 }
+
+/// A fraction from 0 to 1 (checked at resolution, so never NaN there).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fraction(pub f64);
+
+impl Eq for Fraction {}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +143,11 @@ pub struct MemoryConfig {
     /// `PagingCosts`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub costs: Option<PagingCosts>,
+    /// The fraction of large blocks of physical memory that hold an
+    /// unmovable small page, so that a large page cannot be had there
+    /// (`thp` and `ranges`) [default: 0].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragmentation: Option<Fraction>,
 }
 
 /// Which resident page a fault under a resident limit evicts (see
@@ -209,6 +233,7 @@ impl Default for MemoryConfig {
             replacement: None,
             clock_clear_flushes: None,
             costs: None,
+            fragmentation: None,
         }
     }
 }
@@ -388,6 +413,42 @@ pub(super) fn resolve_memory(
 /// The resident limit and what goes with it: defaults written out when a
 /// limit is set; refused without one (they would silently do nothing).
 fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesConfig) -> Result<(), ConfigError> {
+    let large_pages = matches!(pages.policy, PagePolicyKind::Thp | PagePolicyKind::Ranges);
+    if let Some(Fraction(fraction)) = memory.fragmentation {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(ConfigError::at("memory.fragmentation", "must be a fraction from 0 to 1"));
+        }
+        if !large_pages {
+            return Err(ConfigError::at("memory.fragmentation", "applies to the thp and ranges page policies"));
+        }
+    }
+    let smallest = 1u64 << shape.offset_bits;
+    // The largest page the page-size policy maps (a resolved policy's sizes).
+    let largest_page = match pages.policy {
+        PagePolicyKind::Thp => pages.large,
+        PagePolicyKind::Fixed | PagePolicyKind::Ranges => {
+            pages.ranges.iter().map(|r| r.size).chain(pages.size).max_by_key(|size| size.0)
+        }
+    }
+    .map_or(smallest, |size| size.0);
+    if let Some(pool) = pages.huge_pool {
+        if !large_pages || pool == 0 {
+            return Err(ConfigError::at("pages.huge_pool", "must be at least 1, with the thp or ranges policy"));
+        }
+        let bytes = pool.saturating_mul(1 << large_block_shift(pages, shape));
+        let room = memory.resident.map_or(memory.size.0, |r| r.0);
+        if bytes.saturating_add(largest_page) > room {
+            return Err(ConfigError::at(
+                "pages.huge_pool",
+                format!(
+                    "{pool} large pages are {}: they must leave room for a {} page in {}",
+                    ByteSize(bytes),
+                    ByteSize(largest_page),
+                    ByteSize(room)
+                ),
+            ));
+        }
+    }
     let Some(resident) = memory.resident else {
         let given = [
             ("replacement", memory.replacement.is_some()),
@@ -402,15 +463,6 @@ fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesCo
         }
         return Ok(());
     };
-    let smallest = 1u64 << shape.offset_bits;
-    // The largest page the page-size policy maps (a resolved policy's sizes).
-    let largest_page = match pages.policy {
-        PagePolicyKind::Thp => pages.large,
-        PagePolicyKind::Fixed | PagePolicyKind::Ranges => {
-            pages.ranges.iter().map(|r| r.size).chain(pages.size).max_by_key(|size| size.0)
-        }
-    }
-    .map_or(smallest, |size| size.0);
     if resident.0 < largest_page || !resident.0.is_multiple_of(smallest) {
         return Err(ConfigError::at(
             "memory.resident",
@@ -425,6 +477,20 @@ fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesCo
     memory.clock_clear_flushes.get_or_insert(false);
     memory.costs.get_or_insert_with(PagingCosts::default);
     Ok(())
+}
+
+/// The size (as a shift) of the large pages a resolved `thp` or `ranges`
+/// policy asks the frame allocator for, which fragmentation and the pool
+/// are counted in: `thp`'s large size; for `ranges` 2 MiB, or the table's
+/// second smallest size.
+pub fn large_block_shift(pages: &PagesConfig, shape: &TableShape) -> u32 {
+    match pages.large {
+        Some(large) => large.0.trailing_zeros(),
+        None => {
+            let sizes = &shape.page_shifts;
+            sizes.iter().copied().find(|&s| s == 21).or_else(|| sizes.get(1).copied()).unwrap_or(sizes[0])
+        }
+    }
 }
 
 /// Checks the `ranges` zones of a resolved config are aligned to the

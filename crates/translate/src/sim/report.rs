@@ -68,6 +68,7 @@ impl Simulator {
             faults: tables.faults(),
             major_faults: tables.major_faults(),
             paging: tables.paging(),
+            huge_pages: tables.huge_pages(),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,
             vms: self.spaces.vms() as u64,
@@ -132,6 +133,9 @@ pub struct SimReport {
     pub major_faults: u64,
     /// What paging under a resident limit did; `None` without a limit.
     pub paging: Option<crate::walker::PagingCounters>,
+    /// Large pages granted and denied, when fragmentation, a huge-page pool
+    /// or a resident limit bound them; `None` otherwise.
+    pub huge_pages: Option<crate::huge::HugeCounters>,
     /// THP promotions.
     pub promotions: u64,
     pub address_spaces: u64,

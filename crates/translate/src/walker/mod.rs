@@ -177,10 +177,27 @@ pub(super) struct Tables<In: Address, Out: Address> {
 
 impl<In: Address, Out: Address> Tables<In, Out> {
     fn new(shape: &TableShape, policy: PagePolicy, memory: Memory, seed: u64) -> Tables<In, Out> {
+        let mut tables = PageTables::new(shape.clone(), policy);
+        if let Some(large) = memory.large {
+            let blocks = crate::huge::LargeBlocks::new(
+                shape.offset_bits,
+                large.block_shift,
+                large.bytes,
+                large.pool,
+                large.fragmentation,
+            );
+            tables.limit_large_pages(blocks);
+        }
         Tables {
-            tables: PageTables::new(shape.clone(), policy),
+            tables,
             frames: FrameAllocator::new(shape, memory.bytes, memory.allocator, seed),
-            pager: memory.paging.map(|paging| Box::new(Pager::new(paging, shape.offset_bits, seed))),
+            pager: memory.paging.map(|mut paging| {
+                // The pool is reserved out of the limit.
+                if let Some(large) = memory.large {
+                    paging.resident -= large.pool << large.block_shift;
+                }
+                Box::new(Pager::new(paging, shape.offset_bits, seed))
+            }),
         }
     }
 }
@@ -594,6 +611,24 @@ impl Walker {
                     total.add(&pager.counters());
                 }
             }
+        }
+        Some(total)
+    }
+
+    /// Large pages granted and denied (every guest's together when
+    /// virtualized), when fragmentation, a pool or a limit bound them.
+    pub fn huge_pages(&self) -> Option<crate::huge::HugeCounters> {
+        self.guest_template.memory.large?;
+        let mut total = crate::huge::HugeCounters::default();
+        let tables: Vec<&PageTables<Va, Gpa>> = self.guests().iter().map(|g| &g.tables).collect();
+        let counters = match &self.mmu {
+            Mmu::Native(native) => vec![native.tables.huge_pages()],
+            _ => tables.iter().map(|t| t.huge_pages()).collect(),
+        };
+        for c in counters.into_iter().flatten() {
+            total.granted += c.granted;
+            total.from_pool += c.from_pool;
+            total.denied += c.denied;
         }
         Some(total)
     }

@@ -128,6 +128,10 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                 pager.residency.remove(PageKey { space, base: base + (index << small), shift: small });
             }
         }
+        if self.tables.is_pool_page(page) {
+            // Reserved up front and pinned: outside the limit.
+            return;
+        }
         pager.residency.admit(page);
         let clear_flushes = pager.invalidate_on_clear;
         while pager.residency.over_limit() {

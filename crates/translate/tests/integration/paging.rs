@@ -272,7 +272,89 @@ fn limits_are_checked_at_resolution() {
         refused("[memory]\nresident = \"6KiB\"\n").contains("memory.resident: must be a multiple of the smallest page")
     );
     assert!(refused("[pages]\npolicy = \"thp\"\n[memory]\nresident = \"1MiB\"\n").contains("(2MiB)"));
-    assert!(refused("mode = \"nested\"\n[host.memory]\nresident = \"1GiB\"\n").contains("host.memory.resident"));
+    assert!(refused("mode = \"nested\"\n[host.memory]\nresident = \"1GiB\"\n")
+        .contains("host.memory: a limit on host memory"));
     let resolved = Config::from_toml("[memory]\nresident = \"1MiB\"\n").unwrap().resolve().unwrap();
     assert_eq!(resolved.memory.replacement, Some(mmusim_translate::config::PageReplacement::Clock));
+}
+
+/// `pages` and `memory` settings over skylake, natively.
+fn skylake_with(pages: &str, memory: &str) -> Config {
+    let mut config = preset("skylake", Mode::Native);
+    let extra: Config = Config::from_toml(&format!("[pages]\n{pages}\n[memory]\n{memory}\n")).unwrap();
+    config.pages = extra.pages;
+    config.memory = extra.memory;
+    config
+}
+
+/// A report with the huge-page counters taken out.
+fn without_huge_pages(mut report: SimReport) -> (SimReport, mmusim_translate::huge::HugeCounters) {
+    let huge = report.huge_pages.take().expect("large pages are bounded");
+    (report, huge)
+}
+
+#[test]
+fn fragmentation_zero_changes_nothing_and_one_leaves_only_small_pages() {
+    for name in ["sort.lackey.zst", "python-dict.lackey.gz"] {
+        let trace = real_trace(name);
+        let simulate = |config: &Config| run(&mut Simulator::new(config).unwrap(), &trace);
+        for thp in ["policy = \"thp\"", "policy = \"thp\"\npromote_after = 64"] {
+            let today = simulate(&skylake_with(thp, ""));
+            assert!(today.huge_pages.is_none());
+            let (unfragmented, huge) = without_huge_pages(simulate(&skylake_with(thp, "fragmentation = 0.0")));
+            assert_eq!(unfragmented, today, "{name}, {thp}: fragmentation 0");
+            assert_eq!(huge.denied, 0);
+            assert!(huge.granted > 0, "{name}, {thp}: the trace maps large pages");
+
+            let fixed = simulate(&skylake_with("policy = \"fixed\"", ""));
+            let (broken, huge) = without_huge_pages(simulate(&skylake_with(thp, "fragmentation = 1.0")));
+            assert_eq!(broken, fixed, "{name}, {thp}: fragmentation 1 is fixed small pages");
+            assert_eq!(huge.granted, 0);
+            assert!(huge.denied > 0);
+        }
+    }
+}
+
+#[test]
+fn the_pool_serves_first_come_and_is_never_evicted() {
+    let trace = real_trace("sort.lackey.zst");
+    // Every block broken: only the pool's two pages are large.
+    let config = skylake_with("policy = \"thp\"\nhuge_pool = 2", "fragmentation = 1.0");
+    let report = run(&mut Simulator::new(&config).unwrap(), &trace);
+    let huge = report.huge_pages.unwrap();
+    assert_eq!((huge.granted, huge.from_pool), (2, 2));
+    assert!(huge.denied > 0);
+    assert!(report.walks.walks_by_size[1] > 0, "walks found 2 MiB pages");
+
+    // Under a limit too small for the rest (a 6 MiB limit, 4 MiB of it the
+    // pool: 512 small pages for a random-access trace of 32,839), the
+    // pool's pages stay: they are never evicted, so never fault again.
+    let trace = real_trace("randaccess.lackey.zst");
+    let limited = skylake_with(
+        "policy = \"thp\"\nhuge_pool = 2",
+        "fragmentation = 1.0\nresident = \"6MiB\"\nreplacement = \"fifo\"",
+    );
+    let report = run(&mut Simulator::new(&limited).unwrap(), &trace);
+    let paging = report.paging.unwrap();
+    // A peak of 512 pages: the pool's are not among the resident pages.
+    assert!(paging.evictions > 30_000 && paging.resident_peak == 512, "{paging:?}");
+    let huge = report.huge_pages.unwrap();
+    assert_eq!((huge.granted, huge.from_pool), (2, 2));
+}
+
+#[test]
+fn under_a_limit_free_blocks_run_out() {
+    // Two blocks of memory. THP at the first touch: regions 0 and 1 get
+    // large pages; region 2 finds no free block, so its page is small, and
+    // admitting it evicts region 0's page (FIFO). That block now holds the
+    // small page, so region 3 finds none free either: small again, and the
+    // two small pages fit beside region 1's large one.
+    let mut sim =
+        Simulator::new(&skylake_with("policy = \"thp\"", "resident = \"4MiB\"\nreplacement = \"fifo\"")).unwrap();
+    let region = |n: u64| load(n << 21);
+    let report = run(&mut sim, &[region(0), region(1), region(2), region(3)]);
+    let huge = report.huge_pages.unwrap();
+    assert_eq!((huge.granted, huge.denied), (2, 2));
+    let paging = report.paging.unwrap();
+    assert_eq!((report.faults, paging.evictions, paging.resident_peak), (4, 1, 3));
 }

@@ -40,7 +40,8 @@ fn pages() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => Just(String::new()),
         1 => choose(&["4KiB", "2MiB", "1GiB", "4MiB", "16KiB"]).prop_map(|size| format!("[pages]\nsize = \"{size}\"\n")),
-        1 => choose(&[1u32, 1, 1, 2, 4]).prop_map(|after| format!("[pages]\npolicy = \"thp\"\npromote_after = {after}\n")),
+        1 => (choose(&[1u32, 1, 1, 2, 4]), choose(&["", "", "huge_pool = 1\n", "huge_pool = 3\n"]))
+            .prop_map(|(after, pool)| format!("[pages]\npolicy = \"thp\"\npromote_after = {after}\n{pool}")),
         1 => (0u64..8, 1u64..8, choose(&["2MiB", "4KiB", "1GiB"])).prop_map(|(start, len, size)| format!(
             "[pages]\npolicy = \"ranges\"\nranges = [{{ start = {:#x}, end = {:#x}, size = \"{size}\" }}]\n",
             start << 21,
@@ -53,8 +54,43 @@ fn memory() -> impl Strategy<Value = String> {
     (
         choose(&["16GiB", "16GiB", "16GiB", "16GiB", "4GiB", "4MiB", "1TiB", "8388608TiB"]),
         choose(&["sequential", "shuffled"]),
+        // A resident limit (some too small, one not a whole page), each
+        // replacement policy, fragmentation (one out of range).
+        choose(&[
+            "",
+            "",
+            "",
+            "resident = \"16KiB\"\n",
+            "resident = \"8MiB\"\n",
+            "resident = \"8MiB\"\n",
+            "resident = \"5000\"\n",
+        ]),
+        choose(&[
+            "",
+            "replacement = \"lru\"\n",
+            "replacement = \"fifo\"\n",
+            "replacement = \"random\"\n",
+            "replacement = \"clock\"\nclock_clear_flushes = true\n",
+        ]),
+        choose(&[
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "fragmentation = 0.5\n",
+            "fragmentation = 1.0\n",
+            "fragmentation = 1.5\n",
+        ]),
     )
-        .prop_map(|(size, allocator)| format!("[memory]\nsize = \"{size}\"\nallocator = \"{allocator}\"\n"))
+        .prop_map(|(size, allocator, resident, replacement, fragmentation)| {
+            // A replacement policy without a limit is refused: rarely given.
+            let replacement = if resident.is_empty() && !replacement.contains("fifo") { "" } else { replacement };
+            format!("[memory]\nsize = \"{size}\"\nallocator = \"{allocator}\"\n{resident}{replacement}{fragmentation}")
+        })
 }
 
 fn tlb(name: &'static str) -> impl Strategy<Value = String> {
