@@ -8,9 +8,14 @@
 //! the page to swap, invalidating its translations. The one thing a policy
 //! needs from the table, the accessed bit, it asks through a closure.
 //!
-//! Every policy keeps the resident pages in one list, oldest first:
-//! - `lru`: a reference moves its page to the newest end (`touch`); the
-//!   victim is the oldest. Exact recency over every reference.
+//! Every policy keeps the resident pages in one list in order of admission,
+//! oldest first:
+//! - `lru`: every reference stamps its page with the time (`touch`); the
+//!   victim is the page with the oldest stamp. Exact recency over every
+//!   reference. (A reference costs one store, not a move in a list: the
+//!   victim is found through a heap of stamps kept lazily, each page's
+//!   entry refreshed only when it reaches the top; a small table from
+//!   addresses to pages spares most references a page-table lookup.)
 //! - `fifo`: the victim is the oldest; references change nothing.
 //! - `clock`: the oldest page is under the hand. If its accessed bit is
 //!   set, the hand clears it and the page goes to the newest end (its
@@ -19,6 +24,9 @@
 //!   unused.
 //! - `random`: a resident page drawn with the seed, never the page being
 //!   admitted.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
@@ -57,6 +65,12 @@ struct Node {
     dense: u32,
 }
 
+/// A page no node holds (the key of a freed node).
+const NO_PAGE: PageKey = PageKey { space: usize::MAX, base: 0, shift: 0 };
+
+/// Slots of the LRU's table from addresses to pages (a power of two).
+const MEMO_SLOTS: usize = 1 << 12;
+
 /// Why a policy chose a victim, where it has a reason to give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VictimReason {
@@ -87,6 +101,18 @@ pub struct Residency {
     /// their second chance), by node.
     passed: Vec<bool>,
     peak_pages: u64,
+    /// LRU: per node its last reference's time, and its incarnation (a
+    /// node freed and reused is a new one).
+    stamps: Vec<u64>,
+    generations: Vec<u32>,
+    /// The latest stamp given: a page admitted is stamped after it.
+    now: u64,
+    /// LRU: (stamp, node, incarnation), at most one entry per resident
+    /// page, whose stamp may be older than the page's.
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// LRU: per slot of smallest-page numbers, the node last touched there.
+    memo: Vec<u32>,
+    memo_shift: u32,
 }
 
 /// The random stream of the `random` policy (see `SplitMix64::new`).
@@ -107,7 +133,20 @@ impl Residency {
             rng: SplitMix64::new(seed, RANDOM_STREAM),
             passed: Vec::new(),
             peak_pages: 0,
+            stamps: Vec::new(),
+            generations: Vec::new(),
+            now: 0,
+            heap: BinaryHeap::new(),
+            memo: if policy == PageReplacement::Lru { vec![NIL; MEMO_SLOTS] } else { Vec::new() },
+            memo_shift: 12,
         }
+    }
+
+    /// Addresses are looked up in the LRU's table by pages of `shift` (the
+    /// smallest).
+    pub fn with_smallest_page(mut self, shift: u32) -> Residency {
+        self.memo_shift = shift;
+        self
     }
 
     pub fn policy(&self) -> PageReplacement {
@@ -150,14 +189,22 @@ impl Residency {
             Some(id) => {
                 self.nodes[id as usize] = node;
                 self.passed[id as usize] = false;
+                self.generations[id as usize] += 1;
                 id
             }
             None => {
                 self.nodes.push(node);
                 self.passed.push(false);
+                self.stamps.push(0);
+                self.generations.push(0);
                 (self.nodes.len() - 1) as u32
             }
         };
+        if self.policy == PageReplacement::Lru {
+            self.now += 1;
+            self.stamps[id as usize] = self.now;
+            self.heap.push(Reverse((self.now, id, self.generations[id as usize])));
+        }
         self.link_newest(id);
         if self.policy == PageReplacement::Random {
             self.dense.push(id);
@@ -172,18 +219,62 @@ impl Residency {
         self.peak_pages = self.peak_pages.max(self.index.len() as u64);
     }
 
-    /// A reference to a resident page: LRU's recency (the other policies'
-    /// orders are of admission, which references do not change).
+    /// The last reference to `va` of `space` was at time `stamp` (times
+    /// only grow): if the LRU's table knows its page, stamps it and returns
+    /// true; else the caller finds the page and calls `touch`. (The other
+    /// policies' orders are of admission, which references do not change:
+    /// always true.)
     #[inline]
-    pub fn touch(&mut self, key: PageKey) {
+    pub fn touch_address(&mut self, space: usize, va: u64, stamp: u64) -> bool {
+        if self.policy != PageReplacement::Lru {
+            return true;
+        }
+        let id = self.memo[self.memo_slot(space, va)];
+        match self.nodes.get(id as usize) {
+            Some(node) if node.key.space == space && node.key.base <= va && va <= node.key.last() => {
+                self.stamp(id, stamp);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn stamp(&mut self, id: u32, stamp: u64) {
+        self.stamps[id as usize] = stamp;
+        self.now = self.now.max(stamp);
+    }
+
+    fn memo_slot(&self, space: usize, va: u64) -> usize {
+        ((va >> self.memo_shift) as usize ^ space.wrapping_mul(0x9e37_79b9)) & (MEMO_SLOTS - 1)
+    }
+
+    /// The last reference to `va`, in the resident page `key`, was at time
+    /// `stamp` (LRU's recency).
+    pub fn touch(&mut self, key: PageKey, va: u64, stamp: u64) {
         if self.policy != PageReplacement::Lru {
             return;
         }
         if let Some(&id) = self.index.get(&key) {
-            if id != self.newest {
-                self.unlink(id);
-                self.link_newest(id);
+            self.stamp(id, stamp);
+            let slot = self.memo_slot(key.space, va);
+            self.memo[slot] = id;
+        }
+    }
+
+    /// LRU: the resident node with the oldest stamp (not `keep`'s, which
+    /// is the newest).
+    fn least_recently_used(&mut self) -> u32 {
+        loop {
+            let Reverse((stamp, id, generation)) = self.heap.pop().expect("every resident page has an entry");
+            if self.generations[id as usize] != generation || self.nodes[id as usize].key == NO_PAGE {
+                continue; // the page left; its node may be another's now
             }
+            let current = self.stamps[id as usize];
+            if current == stamp {
+                return id;
+            }
+            self.heap.push(Reverse((current, id, generation)));
         }
     }
 
@@ -199,6 +290,7 @@ impl Residency {
                 self.nodes[moved as usize].dense = at as u32;
             }
         }
+        self.nodes[id as usize].key = NO_PAGE;
         self.free.push(id);
         self.resident_bytes -= key.bytes();
         true
@@ -217,7 +309,11 @@ impl Residency {
             return None;
         }
         let (victim, reason) = match self.policy {
-            PageReplacement::Lru | PageReplacement::Fifo => {
+            PageReplacement::Lru => {
+                let id = self.least_recently_used();
+                (self.nodes[id as usize].key, VictimReason::Policy)
+            }
+            PageReplacement::Fifo => {
                 let id = if self.nodes[self.oldest as usize].key == keep {
                     self.nodes[self.oldest as usize].newer
                 } else {
@@ -295,9 +391,11 @@ mod tests {
     fn run(policy: PageReplacement, frames: u64, refs: &[u64], accessed: &mut Vec<u64>) -> Vec<u64> {
         let mut set = Residency::new(frames << 12, policy, 1);
         let mut victims = Vec::new();
-        for &n in refs {
+        for (time, &n) in (1..).zip(refs) {
             if set.contains(page(n)) {
-                set.touch(page(n));
+                if !set.touch_address(0, n << 12, time) {
+                    set.touch(page(n), n << 12, time);
+                }
                 continue;
             }
             set.admit(page(n));

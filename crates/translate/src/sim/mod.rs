@@ -128,9 +128,13 @@ pub struct Simulator {
     /// start a run of hits, so `run` does not try (on a miss-heavy stream a
     /// failed try per reference costs more than the runs it finds).
     left_fast_path: bool,
-    /// Paging under LRU: every reference's page is reported to the walker
-    /// (and the fast paths, which skip that, are off).
+    /// Paging under LRU: every reference's page is reported to the walker,
+    /// with its time (`recency_clock`).
     tracks_every_reference: bool,
+    /// References simulated, as LRU's time: a reference's pages are
+    /// stamped `clock << 16 | piece` (the pages of a page-crossing
+    /// reference, lowest first, are referenced in that order).
+    recency_clock: u64,
     /// Pages whose translations paging invalidates, between a walk and
     /// their invalidation (kept for its capacity).
     invalidations: Vec<crate::residency::PageKey>,
@@ -235,8 +239,9 @@ impl Simulator {
         let lane = Lane::new(config);
         let tracks_every_reference = lane.walker.tracks_every_reference();
         Ok(Simulator {
-            first_tlb: if tracks_every_reference { [NO_TLB; 2] } else { first_tlb },
+            first_tlb,
             tracks_every_reference,
+            recency_clock: 0,
             invalidations: Vec::new(),
             lanes: vec![lane],
             swept: None,
@@ -328,6 +333,13 @@ impl Simulator {
         // run nothing changes state, so it stays one.
         let (mut fetch_page, mut data_page, mut data_page_dirty) = (u64::MAX, u64::MAX, false);
         let all_lanes = self.all_lanes;
+        // LRU: where each path's page was last referenced (an address in
+        // it, the reference's index in the run), stamped when the path
+        // moves to another page and at the end.
+        let track = self.tracks_every_reference;
+        let placement = (self.current.space.0, self.current.vm.0, self.current.local);
+        let clock = self.recency_clock;
+        let (mut fetch_last, mut data_last) = ((0u64, 0usize), (0u64, 0usize));
         let mut done = 0;
         for access in accesses {
             let last = access.last_byte();
@@ -343,28 +355,50 @@ impl Simulator {
                     if fetch_view.hit(page, key_of(page, fetch_shift), tag).is_none() {
                         break;
                     }
+                    if track && fetch_page != u64::MAX {
+                        let (addr, at) = fetch_last;
+                        self.lanes[0].walker.touch(placement, Va(addr), (clock + at as u64) << 16);
+                    }
                     fetch_page = page;
                 }
+                fetch_last = (access.addr, done);
                 fetches += 1;
             } else {
                 let page = access.addr >> data_shift;
                 if last >> data_shift != page {
                     break;
                 }
+                let write = access.kind.writes();
                 if page != data_page {
                     let Some(slot) = data_view.hit(page, key_of(page, data_shift), tag) else { break };
+                    let dirty = data_dirty[slot] == all_lanes;
+                    if write && !dirty {
+                        break;
+                    }
+                    if track && data_page != u64::MAX {
+                        let (addr, at) = data_last;
+                        self.lanes[0].walker.touch(placement, Va(addr), (clock + at as u64) << 16);
+                    }
                     data_page = page;
-                    data_page_dirty = data_dirty[slot] == all_lanes;
+                    data_page_dirty = dirty;
                 }
-                let write = access.kind.writes();
                 if write && !data_page_dirty {
                     break;
                 }
+                data_last = (access.addr, done);
                 loads += u64::from(access.kind == Kind::Load);
                 stores += u64::from(access.kind == Kind::Store);
                 modifies += u64::from(access.kind == Kind::Modify);
             }
             done += 1;
+        }
+        if track {
+            for (page, (addr, at)) in [(fetch_page, fetch_last), (data_page, data_last)] {
+                if page != u64::MAX {
+                    self.lanes[0].walker.touch(placement, Va(addr), (clock + at as u64) << 16);
+                }
+            }
+            self.recency_clock += done as u64;
         }
         let counts = PerKind([fetches, loads, stores, modifies]);
         for (kind, n) in counts.iter() {
@@ -394,11 +428,13 @@ impl Simulator {
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;
         let mut va = Va(access.addr);
+        let mut stamp = self.recency_clock << 16;
         loop {
             let shift = self.translate(va, kind, write, instruction);
             if self.tracks_every_reference {
-                let request = self.request(va, write);
-                self.lanes[0].walker.touch(&request);
+                let c = self.current;
+                self.lanes[0].walker.touch((c.space.0, c.vm.0, c.local), va, stamp);
+                stamp += 1;
             }
             let page_last = va.0 | ((1u64 << shift) - 1);
             if last <= page_last {
@@ -410,6 +446,7 @@ impl Simulator {
             self.counters.extra_page_lookups[kind] += 1;
             va = Va(page_last + 1);
         }
+        self.recency_clock += u64::from(self.tracks_every_reference);
         Ok(())
     }
 

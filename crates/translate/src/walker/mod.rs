@@ -383,12 +383,15 @@ impl Walker {
         self.guest_template.memory.paging.is_some_and(|p| p.replacement == crate::config::PageReplacement::Lru)
     }
 
-    /// A reference to `request`'s page, which is mapped (LRU's recency).
-    pub fn touch(&mut self, request: &WalkRequest) {
+    /// The last reference to `va`, in the address space `space` (numbered
+    /// across the run), `local` in VM `vm`, was at time `stamp`; its page is
+    /// mapped (LRU's recency).
+    #[inline]
+    pub fn touch(&mut self, (space, vm, local): (usize, usize, usize), va: Va, stamp: u64) {
         match &mut self.mmu {
-            Mmu::Native(native) => native.touch(request.space, request.va),
-            Mmu::Nested(nested) => nested.guests[request.vm].touch(request.local, request.va),
-            Mmu::Shadow(shadow) => shadow.guests[request.vm].touch(request.local, request.va),
+            Mmu::Native(native) => native.touch(space, va, stamp),
+            Mmu::Nested(nested) => nested.guests[vm].touch(local, va, stamp),
+            Mmu::Shadow(shadow) => shadow.guests[vm].touch(local, va, stamp),
         }
     }
 

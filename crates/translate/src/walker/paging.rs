@@ -69,7 +69,7 @@ pub struct Pager {
 impl Pager {
     pub fn new(paging: Paging, smallest: u32, seed: u64) -> Pager {
         Pager {
-            residency: Residency::new(paging.resident, paging.replacement, seed),
+            residency: Residency::new(paging.resident, paging.replacement, seed).with_smallest_page(smallest),
             paging,
             smallest,
             invalidate_on_clear: paging.clock_clear_flushes,
@@ -85,12 +85,6 @@ impl Pager {
 
     pub fn tracks_every_reference(&self) -> bool {
         self.residency.policy() == PageReplacement::Lru
-    }
-
-    /// A reference to `page` (LRU's recency).
-    #[inline]
-    pub fn touch(&mut self, page: PageKey) {
-        self.residency.touch(page);
     }
 
     pub fn counters(&self) -> PagingCounters {
@@ -171,10 +165,16 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         pager.residency.record_peak();
     }
 
-    /// A reference to `va` of `space` (LRU's recency); the page is mapped.
-    pub(super) fn touch(&mut self, space: usize, va: In) {
-        if let (Some(pager), Some(page)) = (self.pager.as_deref_mut(), self.tables.page_of(space, va)) {
-            pager.touch(page);
+    /// The last reference to `va` of `space` was at time `stamp` (LRU's
+    /// recency); the page is mapped.
+    #[inline]
+    pub(super) fn touch(&mut self, space: usize, va: In, stamp: u64) {
+        if let Some(pager) = self.pager.as_deref_mut() {
+            if !pager.residency.touch_address(space, va.raw(), stamp) {
+                if let Some(page) = self.tables.page_of(space, va) {
+                    pager.residency.touch(page, va.raw(), stamp);
+                }
+            }
         }
     }
 }
