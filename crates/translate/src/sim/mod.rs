@@ -289,13 +289,23 @@ impl Simulator {
     /// Runs a batch of references. An address outside the table's virtual
     /// address space stops the batch at that reference.
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
+        // Two copies of the loop: one that reports every reference's page
+        // to LRU paging, and one with no trace of that.
+        if self.tracks_every_reference {
+            self.run_loop::<true>(accesses)
+        } else {
+            self.run_loop::<false>(accesses)
+        }
+    }
+
+    fn run_loop<const TRACK: bool>(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         let mut at = 0;
         while at < accesses.len() {
             if !std::mem::take(&mut self.left_fast_path) {
-                at += self.run_hits(&accesses[at..]);
+                at += self.run_hits::<TRACK>(&accesses[at..]);
             }
             if let Some(access) = accesses.get(at) {
-                if let Err(addr) = self.access(access) {
+                if let Err(addr) = self.access::<TRACK>(access) {
                     return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
                 }
                 at += 1;
@@ -314,7 +324,7 @@ impl Simulator {
     /// its counts in registers, adding them once at the end: what `access`
     /// would have counted one by one.
     #[inline(never)]
-    fn run_hits(&mut self, accesses: &[Access]) -> usize {
+    fn run_hits<const TRACK: bool>(&mut self, accesses: &[Access]) -> usize {
         let Some((vm, context)) = self.current.key else { return 0 };
         let [fetch_tlb, data_tlb] = self.first_tlb;
         if fetch_tlb == NO_TLB || data_tlb == NO_TLB {
@@ -336,7 +346,7 @@ impl Simulator {
         // LRU: where each path's page was last referenced (an address in
         // it, the reference's index in the run), stamped when the path
         // moves to another page and at the end.
-        let track = self.tracks_every_reference;
+        let track = TRACK;
         let placement = (self.current.space.0, self.current.vm.0, self.current.local);
         let clock = self.recency_clock;
         let (mut fetch_last, mut data_last) = ((0u64, 0usize), (0u64, 0usize));
@@ -412,7 +422,7 @@ impl Simulator {
     }
 
     #[inline]
-    fn access(&mut self, access: &Access) -> Result<(), u64> {
+    fn access<const TRACK: bool>(&mut self, access: &Access) -> Result<(), u64> {
         let last = access.last_byte();
         if last > self.max_va {
             return Err(access.addr);
@@ -431,7 +441,7 @@ impl Simulator {
         let mut stamp = self.recency_clock << 16;
         loop {
             let shift = self.translate(va, kind, write, instruction);
-            if self.tracks_every_reference {
+            if TRACK {
                 let c = self.current;
                 self.lanes[0].walker.touch((c.space.0, c.vm.0, c.local), va, stamp);
                 stamp += 1;
@@ -446,7 +456,7 @@ impl Simulator {
             self.counters.extra_page_lookups[kind] += 1;
             va = Va(page_last + 1);
         }
-        self.recency_clock += u64::from(self.tracks_every_reference);
+        self.recency_clock += u64::from(TRACK);
         Ok(())
     }
 
