@@ -236,7 +236,20 @@ pub fn key_metrics(rows: &[Row]) -> Vec<Metric> {
     metrics.extend(comparison_metrics());
     metrics.push(Metric::new("walks.references_per_walk", "Memory references per page walk", "references per walk"));
     metrics.push(Metric::new("walks.cycles_per_walk", "Cycles per page walk", "cycles per walk"));
+    metrics.extend(paging_metrics(rows));
     metrics
+}
+
+/// Paging's key metrics, where some run had a resident limit.
+fn paging_metrics(rows: &[Row]) -> Vec<Metric> {
+    if !rows.iter().any(|row| row.metrics.iter().any(|(key, _)| key == "major_faults")) {
+        return Vec::new();
+    }
+    vec![
+        Metric::new("major_faults", "Major faults (evicted pages brought back)", "faults"),
+        Metric::new("invalidations", "Pages whose translations paging invalidated", "pages"),
+        Metric::new("paging_cycles_per_instruction", "Paging cycles per instruction", "cycles per instruction"),
+    ]
 }
 
 /// The metrics categorical parameters are compared by.
@@ -266,7 +279,7 @@ pub fn choose(results: &Results) -> Vec<Figure> {
         }
     }
     for category in parameters.iter().filter(|p| p.varies() && p.scale == Scale::Categorical) {
-        for metric in comparison_metrics() {
+        for metric in comparison_metrics().into_iter().chain(paging_metrics(&results.rows)) {
             figures.extend(bar_figure(results, &parameters, category, &metric));
         }
     }
@@ -604,6 +617,25 @@ mod tests {
         assert!(!wants_log_axis([2.0, 130.0].into_iter()));
         assert!(!wants_log_axis([0.0, 0.19, 130.0].into_iter()), "zero has no place on a log axis");
         assert!(!wants_log_axis(std::iter::empty()));
+    }
+
+    #[test]
+    fn paging_metrics_are_drawn_only_where_a_run_paged() {
+        let row = |metrics: &[&str]| Row {
+            run: "r".into(),
+            workload: "w".into(),
+            params: Vec::new(),
+            metrics: metrics.iter().map(|&key| (key.to_owned(), serde_json::json!(1))).collect(),
+            distributions: Vec::new(),
+        };
+        let keys = |rows: &[Row]| key_metrics(rows).into_iter().map(|m| m.key).collect::<Vec<_>>();
+        assert!(!keys(&[row(&["walks.walks"])]).contains(&"major_faults".to_owned()));
+        let paged = keys(&[row(&["walks.walks"]), row(&["major_faults"])]);
+        assert!(paged.ends_with(&[
+            "major_faults".into(),
+            "invalidations".into(),
+            "paging_cycles_per_instruction".into()
+        ]));
     }
 
     #[test]
