@@ -1207,3 +1207,42 @@ fn a_sweep_reads_standard_input_once_for_all_its_runs() {
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     assert!(stderr(&output).contains("can be the trace of one workload only"), "{}", stderr(&output));
 }
+
+#[test]
+fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("paging");
+    let output = mmusim(&["sweep", "configs/sweeps/paging.toml", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no {name} column"));
+    let (policy, workload, majors) = (column("memory.replacement"), column("workload"), column("major_faults"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4 * 4 * 3);
+    // Under LRU, per workload, in the spec's order of sizes (ascending).
+    for name in ["sort", "gzip", "python-dict"] {
+        let faults: Vec<u64> = rows
+            .iter()
+            .filter(|r| &r[workload] == name && &r[policy] == "lru")
+            .map(|r| r[majors].parse().unwrap())
+            .collect();
+        assert_eq!(faults.len(), 4);
+        assert!(faults.windows(2).all(|w| w[0] >= w[1]) && faults[0] > 0, "{name}: {faults:?}");
+    }
+    // A limit's settings without a limit are refused, naming the key.
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake.toml",
+        "--set",
+        "memory.replacement=lru",
+        "--trace",
+        "traces/tiny/hand.lackey",
+        "--out",
+        dir.path().join("refused").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("memory.replacement: applies only with a resident limit"), "{}", stderr(&output));
+}
