@@ -358,3 +358,58 @@ fn under_a_limit_free_blocks_run_out() {
     let paging = report.paging.unwrap();
     assert_eq!((report.faults, paging.evictions, paging.resident_peak), (4, 1, 3));
 }
+
+#[test]
+fn shadow_paging_traps_the_guests_paging_and_clears_invalidate() {
+    // Under shadow paging the guest's accessed bits are set only when the
+    // hypervisor fills a shadow entry, so clearing one must drop the
+    // shadow entry (and the TLB's): the clock runs as native clock with
+    // clock_clear_flushes (see clock_by_hand_without_and_with_flushes),
+    // and each eviction and each bit cleared is a trapped guest write.
+    let mut sim = machine(
+        "mode = \"shadow\"\n[tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 64\n\
+         [memory]\nresident = \"12KiB\"\nreplacement = \"clock\"\n",
+    );
+    let report = run(&mut sim, &scenario());
+    check(&report, [4, 2, 3, 1, 9, 6, 7]);
+    assert_eq!(report.exits.unwrap().guest_paging, 9);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// LRU's inclusion property, on random streams over a few dozen pages
+    /// in two address spaces: more memory, never more major faults, and
+    /// the same first touches.
+    #[test]
+    fn lru_never_faults_more_with_more_memory(
+        refs in proptest::collection::vec((0u16..2, 0u64..40, proptest::bool::ANY), 1..600),
+    ) {
+        let trace: Vec<Access> = refs
+            .iter()
+            .map(|&(context, page, write)| Access {
+                context,
+                ..Access::new(if write { Kind::Store } else { Kind::Load }, page << 12, 8)
+            })
+            .collect();
+        let mut previous: Option<(u64, u64)> = None;
+        for frames in [2u64, 3, 5, 8, 13, 21, 34, 80] {
+            let report = run(&mut lru_with_frames(frames), &trace);
+            if let Some((minor, major)) = previous {
+                proptest::prop_assert_eq!(report.faults, minor);
+                proptest::prop_assert!(report.major_faults <= major, "{} frames: {} > {}", frames, report.major_faults, major);
+            }
+            previous = Some((report.faults, report.major_faults));
+        }
+        proptest::prop_assert_eq!(previous.unwrap().1, 0, "80 frames hold every page");
+    }
+}
+
+/// Two tagged address spaces sharing `frames` 4 KiB frames under LRU.
+fn lru_with_frames(frames: u64) -> Simulator {
+    machine(&format!(
+        "[tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 64\n[context]\nswitch = \"tagged\"\n\
+         [memory]\nresident = \"{}KiB\"\nreplacement = \"lru\"\n",
+        frames * 4
+    ))
+}
