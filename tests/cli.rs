@@ -1231,6 +1231,25 @@ fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
         assert_eq!(faults.len(), 4);
         assert!(faults.windows(2).all(|w| w[0] >= w[1]) && faults[0] > 0, "{name}: {faults:?}");
     }
+    // Under shadow paging, every invalidation is a trapped guest write.
+    let shadow = dir.path().join("shadow");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake-shadow.toml",
+        "--set",
+        "memory.resident=512KiB",
+        "--trace",
+        "traces/sort.lackey.zst",
+        "--out",
+        shadow.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shadow.join("summary.json")).unwrap()).unwrap();
+    let metrics = &summary["metrics"];
+    let trapped = metrics["vm_exits"]["by_reason"]["guest_paging"].as_u64().unwrap();
+    assert!(trapped > 0 && trapped == metrics["invalidations"].as_u64().unwrap(), "{metrics}");
     // A limit's settings without a limit are refused, naming the key.
     let output = mmusim(&[
         "run",

@@ -389,17 +389,24 @@ impl Metrics {
             hit_rate: ratio(w.line_cache.hits, w.line_cache.hits + w.line_cache.misses),
         });
         let virtualized = report.exits.is_some();
-        let vm_exits = report.exits.as_ref().map(|e| ExitMetrics {
-            exits: e.total(),
-            per_kilo_instruction: per_kilo(e.total(), instructions),
-            by_reason: Ordered(vec![
+        let vm_exits = report.exits.as_ref().map(|e| {
+            let mut by_reason = vec![
                 ("page_table_update".into(), e.page_table_update),
                 ("cr3_write".into(), e.cr3_write),
                 ("shadow_fill".into(), e.shadow_fill),
                 ("host_page_fault".into(), e.host_page_fault),
                 ("timer".into(), e.timer),
-            ]),
-            cycles: e.cycles,
+            ];
+            if report.paging.is_some() {
+                // Only a guest with a resident limit pages.
+                by_reason.push(("guest_paging".into(), e.guest_paging));
+            }
+            ExitMetrics {
+                exits: e.total(),
+                per_kilo_instruction: per_kilo(e.total(), instructions),
+                by_reason: Ordered(by_reason),
+                cycles: e.cycles,
+            }
         });
         let nested = report.nested.as_ref().map(|n| {
             let host_levels = report.host_page_tables.as_ref().map_or(0, Vec::len);

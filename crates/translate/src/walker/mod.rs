@@ -95,14 +95,9 @@ pub struct ExitCounters {
     /// Shadow: trapped guest page-table writes of the guest's page
     /// replacement (an eviction, or the clock hand clearing an accessed
     /// bit), after which the hypervisor drops the shadow entries.
-    #[serde(skip_serializing_if = "is_zero")]
     pub guest_paging: u64,
     /// Cycles of all exits: round trips plus the hypervisor's work.
     pub cycles: u64,
-}
-
-fn is_zero(count: &u64) -> bool {
-    *count == 0
 }
 
 impl ExitCounters {
