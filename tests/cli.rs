@@ -686,15 +686,40 @@ fn outputs_that_cannot_be_written_exit_2_naming_the_path() {
     let mut permissions = std::fs::metadata(&read_only).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
     std::fs::set_permissions(&read_only, permissions).unwrap();
-    if std::fs::write(read_only.join("probe"), "x").is_ok() {
-        // A privileged user (root, in a container) writes anyway.
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED the read-only directory case: this user can write into a read-only directory");
+    // Root writes into a read-only directory anyway: then mmusim runs as
+    // nobody (setpriv, from util-linux), who cannot.
+    let privileged = std::fs::write(read_only.join("probe"), "x").is_ok();
+    let output = if privileged {
+        std::fs::remove_file(read_only.join("probe")).unwrap();
+        let mut open = std::fs::metadata(dir.path()).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut open, 0o755);
+        std::fs::set_permissions(dir.path(), open).unwrap();
+        let nobody = |args: &[&std::ffi::OsStr]| {
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_mmusim")])
+                .args(args)
+                .current_dir(repo())
+                .output()
+        };
+        // Nobody must be able to run mmusim and read the checkout (not so
+        // in a checkout under a private home directory).
+        let can = nobody(&["config".as_ref(), "show".as_ref(), "configs/skylake.toml".as_ref()]);
+        if !can.as_ref().is_ok_and(|output| output.status.success()) {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "SKIPPED the read-only directory case: root writes anyway, and nobody cannot run mmusim here"
+                );
+            }
+            return;
         }
-        return;
-    }
-    let output = run(&read_only);
+        let args = ["run", "--config", "configs/skylake.toml", "--trace", "traces/tiny/hand.lackey", "--out"];
+        let mut args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        args.push(read_only.as_os_str());
+        nobody(&args).unwrap()
+    } else {
+        run(&read_only)
+    };
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains(read_only.to_str().unwrap()), "{}", stderr(&output));
     assert_eq!(std::fs::read_dir(&read_only).unwrap().count(), 0, "no partial file");
