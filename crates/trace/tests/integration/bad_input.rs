@@ -192,3 +192,31 @@ fn records_after_an_error_are_not_yielded() {
     assert_eq!(results.len(), 1, "the error comes before any record of its batch is yielded");
     assert!(results[0].is_err());
 }
+
+#[test]
+fn a_mapped_trace_that_grows_while_read_is_read_as_it_was_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    // More lines than one batch holds, so that the file grows mid-read.
+    let lines = 2 * mmusim_trace::BATCH_RECORDS;
+    let original = lackey_prefix(lines);
+    let path = write(dir.path(), "growing.lackey", &original);
+    let mut reader = TraceReader::open(&path).unwrap();
+    let mut batch = mmusim_trace::Batch::new();
+    let mut records = 0;
+    let mut appended = false;
+    while reader.next_batch(&mut batch).unwrap() {
+        records += batch.len();
+        if !appended {
+            // The program being traced writes on, after the reader began.
+            let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            file.write_all(&lackey_prefix(500)).unwrap();
+            appended = true;
+        }
+    }
+    assert!(appended);
+    assert_eq!(records, lines, "the lines appended after opening are not read");
+    // The provenance is of the bytes read, not of the file as it is now.
+    let snapshot = write(dir.path(), "snapshot.lackey", &original);
+    assert_eq!(reader.hash(), Some(mmusim_trace::hash_file(&snapshot).unwrap()));
+    assert_ne!(reader.hash(), Some(mmusim_trace::hash_file(&path).unwrap()));
+}
