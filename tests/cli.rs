@@ -1275,6 +1275,8 @@ fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
     let metrics = &summary["metrics"];
     let trapped = metrics["vm_exits"]["by_reason"]["guest_paging"].as_u64().unwrap();
     assert!(trapped > 0 && trapped == metrics["invalidations"].as_u64().unwrap(), "{metrics}");
+    let said = format!("paging: {} major faults, ", metrics["major_faults"]);
+    assert!(stdout(&output).contains(&said), "{}", stdout(&output));
     // A limit's settings without a limit are refused, naming the key.
     let output = mmusim(&[
         "run",

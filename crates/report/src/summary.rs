@@ -173,5 +173,26 @@ pub fn render(output: &RunOutput) -> String {
         thousands(m.minor_faults),
         rate(m.translation_cycles_per_instruction, 4)
     );
+    if let Some(p) = &m.paging {
+        let _ = writeln!(
+            out,
+            "  paging: {} major faults, {} evictions ({} swapped out), {} invalidations, peak {} pages resident, {} cycles per instruction",
+            thousands(p.major_faults),
+            thousands(p.evictions),
+            thousands(p.swap_outs),
+            thousands(p.invalidations),
+            thousands(p.resident_peak),
+            rate(p.paging_cycles_per_instruction, 4)
+        );
+    }
+    if let Some(h) = &m.huge_pages {
+        let _ = writeln!(
+            out,
+            "  huge pages: {} granted ({} from the pool), {} denied",
+            thousands(h.huge_pages_granted),
+            thousands(h.huge_pages_from_pool),
+            thousands(h.huge_pages_denied)
+        );
+    }
     out
 }
