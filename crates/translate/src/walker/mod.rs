@@ -617,18 +617,15 @@ impl Walker {
     /// virtualized), when fragmentation, a pool or a limit bound them.
     pub fn huge_pages(&self) -> Option<crate::huge::HugeCounters> {
         self.guest_template.memory.large?;
-        let mut total = crate::huge::HugeCounters::default();
-        let tables: Vec<&PageTables<Va, Gpa>> = self.guests().iter().map(|g| &g.tables).collect();
         let counters = match &self.mmu {
-            Mmu::Native(native) => vec![native.tables.huge_pages()],
-            _ => tables.iter().map(|t| t.huge_pages()).collect(),
+            Mmu::Native(native) => native.tables.huge_pages().into_iter().collect(),
+            _ => self.guests().iter().filter_map(|g| g.tables.huge_pages()).collect::<Vec<_>>(),
         };
-        for c in counters.into_iter().flatten() {
-            total.granted += c.granted;
-            total.from_pool += c.from_pool;
-            total.denied += c.denied;
-        }
-        Some(total)
+        Some(counters.into_iter().fold(crate::huge::HugeCounters::default(), |total, c| crate::huge::HugeCounters {
+            granted: total.granted + c.granted,
+            from_pool: total.from_pool + c.from_pool,
+            denied: total.denied + c.denied,
+        }))
     }
 
     /// Each VM's tables and memory (none in native mode).
