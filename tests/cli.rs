@@ -1127,7 +1127,18 @@ fn every_numeric_config_key_at_0_1_and_its_maximum_runs_or_is_refused_clearly() 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut tried = 0;
-    for preset in ["configs/skylake-nested.toml", "configs/zen4-shadow.toml", "configs/cortex-a76.toml"] {
+    // Finite memory's keys, which no preset sets.
+    let paging = dir.path().join("paging.toml");
+    std::fs::write(
+        &paging,
+        format!(
+            "base = \"{}\"\n[pages]\npolicy = \"thp\"\nhuge_pool = 2\n[memory]\nresident = \"64MiB\"\nfragmentation = 0.5\n",
+            repo().join("configs/skylake.toml").display()
+        ),
+    )
+    .unwrap();
+    let paging = paging.to_str().unwrap();
+    for preset in ["configs/skylake-nested.toml", "configs/zen4-shadow.toml", "configs/cortex-a76.toml", paging] {
         let shown = mmusim(&["config", "show", preset]);
         assert!(shown.status.success(), "{}", stderr(&shown));
         let table: toml::Table = toml::from_str(&stdout(&shown)).unwrap();

@@ -184,28 +184,28 @@ impl PageReplacement {
 pub struct PagingCosts {
     /// A first touch: the kernel's fault path and a zeroed page [1500].
     #[serde(default = "default_minor_fault_cycles")]
-    pub minor_fault: u64,
+    pub minor_fault: u32,
     /// A swap-in: fault path plus a read from swap, per smallest page [75000].
     #[serde(default = "default_major_fault_cycles")]
-    pub major_fault: u64,
+    pub major_fault: u32,
     /// Writing a dirty evicted page to swap, per smallest page [30000].
     #[serde(default = "default_swap_out_cycles")]
-    pub swap_out: u64,
+    pub swap_out: u32,
     /// Removing one page's translations from the TLBs (INVLPG) [250].
     #[serde(default = "default_invalidation_cycles")]
-    pub invalidation: u64,
+    pub invalidation: u32,
 }
 
-fn default_minor_fault_cycles() -> u64 {
+fn default_minor_fault_cycles() -> u32 {
     1_500
 }
-fn default_major_fault_cycles() -> u64 {
+fn default_major_fault_cycles() -> u32 {
     75_000
 }
-fn default_swap_out_cycles() -> u64 {
+fn default_swap_out_cycles() -> u32 {
     30_000
 }
-fn default_invalidation_cycles() -> u64 {
+fn default_invalidation_cycles() -> u32 {
     250
 }
 

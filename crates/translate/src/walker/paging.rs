@@ -39,6 +39,12 @@ pub struct PagingCounters {
 }
 
 impl PagingCounters {
+    /// Adds `units` events of `cycles` each. Sticks at the largest count
+    /// rather than wrapping (only absurd costs on huge pages get there).
+    fn charge(&mut self, cycles: u32, units: u64) {
+        self.cycles = self.cycles.saturating_add(u64::from(cycles).saturating_mul(units));
+    }
+
     /// Sums counters of several memories (each VM's guest).
     pub fn add(&mut self, other: &PagingCounters) {
         self.evictions += other.evictions;
@@ -48,7 +54,7 @@ impl PagingCounters {
         self.swap_ins += other.swap_ins;
         self.accessed_bits_cleared += other.accessed_bits_cleared;
         self.invalidations += other.invalidations;
-        self.cycles += other.cycles;
+        self.cycles = self.cycles.saturating_add(other.cycles);
         self.resident_peak += other.resident_peak;
     }
 }
@@ -111,9 +117,9 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         let costs = pager.paging.costs;
         if found.major {
             pager.counters.swap_ins += 1;
-            pager.counters.cycles += costs.major_fault * pager.units(page);
+            pager.counters.charge(costs.major_fault, pager.units(page));
         } else {
-            pager.counters.cycles += costs.minor_fault;
+            pager.counters.charge(costs.minor_fault, 1);
         }
         if let Some((base, large)) = found.promoted {
             // The promotion replaced the region's small pages.
@@ -137,7 +143,7 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                     counters.accessed_bits_cleared += 1;
                     if clear_flushes {
                         counters.invalidations += 1;
-                        counters.cycles += costs.invalidation;
+                        counters.charge(costs.invalidation, 1);
                         invalidate.push(candidate);
                     }
                 }
@@ -156,10 +162,10 @@ impl<In: Address, Out: Address> Tables<In, Out> {
             }
             if dirty {
                 counters.swap_outs += 1;
-                counters.cycles += costs.swap_out * units;
+                counters.charge(costs.swap_out, units);
             }
             counters.invalidations += 1;
-            counters.cycles += costs.invalidation;
+            counters.charge(costs.invalidation, 1);
             invalidate.push(victim);
         }
         pager.residency.record_peak();
