@@ -298,6 +298,7 @@ impl Walker {
                 // The shadow table has the hardware's format, the guest's;
                 // the hypervisor chooses each entry's size and frame.
                 shadow: PageTables::new(shape.clone(), PagePolicy::Fixed(shape.offset_bits)),
+                guest_dirty_bits: machine.memory.paging.is_some(),
                 host_frames: FrameAllocator::new_for(
                     &[&host.table, shape],
                     host.memory.bytes,
@@ -385,6 +386,8 @@ impl Walker {
     pub fn touch(&mut self, (space, vm, local): (usize, usize, usize), va: Va, stamp: u64) {
         match &mut self.mmu {
             Mmu::Native(native) => native.touch(space, va, stamp),
+            // A VM's tables exist once it has walked, which its first
+            // reference did (a new VM's translations are never cached).
             Mmu::Nested(nested) => nested.guests[vm].touch(local, va, stamp),
             Mmu::Shadow(shadow) => shadow.guests[vm].touch(local, va, stamp),
         }
@@ -440,7 +443,7 @@ impl Walker {
                 Walker::guest(&self.guest_template, &mut shadow.guests, request.vm, true);
                 exit = shadow.fill_if_missing(request, &mut self.counters, &mut self.invalidate);
                 let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
-                if found.set_dirty {
+                if found.set_dirty && shadow.guest_dirty_bits {
                     // As for an assist: the guest's entry becomes dirty too.
                     shadow.guests[request.vm].tables.mark_dirty(request.local, request.va);
                 }
@@ -456,7 +459,10 @@ impl Walker {
             }
         };
         let paged = self.invalidate.len() > pending;
-        self.number_spaces(request, pending);
+        if self.guest_template.memory.paging.is_some() {
+            // Victims may be any address space's: know every one's number.
+            self.number_spaces(request, pending);
+        }
         if paged {
             if let Mmu::Shadow(shadow) = &mut self.mmu {
                 // Each is a trapped write to the guest's table; the
@@ -540,9 +546,10 @@ impl Walker {
                 nested.guests.get_mut(request.vm).is_some_and(|g| g.tables.mark_dirty(request.local, request.va))
             }
             Mmu::Shadow(shadow) => {
-                // The hypervisor passes the write on to the guest's entry
-                // (its replacement reads the guest's dirty bit).
-                if let Some(guest) = shadow.guests.get_mut(request.vm) {
+                // The hypervisor passes the write on to the guest's entry.
+                // Only the guest's paging reads that bit: without a resident
+                // limit the work is skipped.
+                if let (Some(guest), true) = (shadow.guests.get_mut(request.vm), shadow.guest_dirty_bits) {
                     guest.tables.mark_dirty(request.local, request.va);
                 }
                 shadow.shadow.mark_dirty(request.space, request.va)

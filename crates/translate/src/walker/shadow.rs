@@ -19,6 +19,10 @@ pub(super) struct Shadow {
     /// One shadow table per guest address space, in host memory.
     pub shadow: PageTables<Va, Hpa>,
     pub host_frames: FrameAllocator<Hpa>,
+    /// Whether stores are passed on to the guest's dirty bits (which only
+    /// the guest's paging under a resident limit reads; the guest's fault
+    /// handling sets them either way).
+    pub guest_dirty_bits: bool,
 }
 
 impl Shadow {
