@@ -265,4 +265,27 @@ mod tests {
         let first = untagged.switch_to(&Current::none(), 7, 0);
         assert!(untagged.switch_to(&first.current, 9, 0).flush, "without VM tags a VM switch flushes");
     }
+
+    /// Whose entries the TLBs may hold while another space runs: under
+    /// flush only the running space's; with tags a space holding an id, of
+    /// another VM only with VM tags; a space whose id was recycled none.
+    #[test]
+    fn cached_tags_follow_the_switch_policy() {
+        let trace = [(0, 0), (0, 1), (1, 0)];
+        let run = |switch, ids, vm_tags| {
+            let mut spaces = AddressSpaces::new(&policy(switch, ids, vm_tags));
+            let mut current = Current::none();
+            for (vm, context) in trace {
+                current = spaces.switch_to(&current, vm, context).current;
+            }
+            (0..3).map(|space| spaces.cached_tag(SpaceId(space), &current).map(|t| t.0)).collect::<Vec<_>>()
+        };
+        // Running: VM 1's space 2.
+        assert_eq!(run(SwitchPolicy::Flush, 4, false), [None, None, Some(0)]);
+        assert_eq!(run(SwitchPolicy::Tagged, 4, false), [None, None, Some(0)], "VM 0's were flushed at the VM switch");
+        let vm0 = |id| HardwareTag::new(1, id).0;
+        assert_eq!(run(SwitchPolicy::Tagged, 4, true), [Some(vm0(0)), Some(vm0(1)), Some(HardwareTag::new(2, 0).0)]);
+        // One id per VM: VM 0's space 0 lost its id to space 1.
+        assert_eq!(run(SwitchPolicy::Tagged, 1, true), [None, Some(vm0(0)), Some(HardwareTag::new(2, 0).0)]);
+    }
 }
