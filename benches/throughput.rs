@@ -502,6 +502,17 @@ fn paging(table: &mut Table) {
         ("768KiB, random", Some(("768KiB", "random"))),
         ("768KiB, lru", Some(("768KiB", "lru"))),
     ];
+    // The LRU memory curve at 16 limits, one pass, beside the run without.
+    let mut curve = preset("skylake");
+    curve.memory.curve = Some((1..=16).map(|n| mmusim_translate::ByteSize((n * 64) << 10)).collect());
+    let ((refs, _), time) = best(PASSES, || simulate_counting_walks(&curve, &records));
+    table.row(
+        "paging: skylake, memory.curve of 16 limits (64KiB to 1MiB) and no limit, in memory, 1 thread",
+        &input,
+        format!("{:.1}", refs as f64 / 1e6 / time.as_secs_f64()),
+        "M refs/s",
+        time,
+    );
     for (what, limit) in limits {
         let mut config = preset("skylake");
         if let Some((resident, replacement)) = limit {

@@ -44,7 +44,9 @@ for target in "${targets[@]}"; do
         # Finite memory's keys, which no preset sets.
         printf '[pages]\npolicy = "thp"\nhuge_pool = 2\n[memory]\nresident = "64MiB"\nreplacement = "clock"\nclock_clear_flushes = true\nfragmentation = 0.25\n[memory.costs]\nmajor_fault = 90000\n' \
             >/tmp/mmusim-fuzz-paging.toml
-        seed config paging.toml "" /tmp/mmusim-fuzz-paging.toml ;;
+        seed config paging.toml "" /tmp/mmusim-fuzz-paging.toml
+        printf '[memory]\ncurve = ["1MiB", "64KiB", "16MiB"]\nresident = "256KiB"\nreplacement = "lru"\n' >/tmp/mmusim-fuzz-curve.toml
+        seed config curve.toml "" /tmp/mmusim-fuzz-curve.toml ;;
     sweep) for f in configs/sweeps/*.toml configs/ci/*.toml; do seed sweep "$(basename "$f")" "" "$f"; done ;;
     tables)
         printf '[default]\nabs = 0.5\n[metrics]\n"walks.walks" = { rel = 0.01, direction = "lower" }\n' >/tmp/mmusim-fuzz-tolerances.toml

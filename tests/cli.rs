@@ -1248,8 +1248,12 @@ fn a_sweep_reads_standard_input_once_for_all_its_runs() {
 fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("paging");
-    let output = mmusim(&["sweep", "configs/sweeps/paging.toml", "--quiet", "--out", out.to_str().unwrap()]);
+    let output = mmusim(&["sweep", "configs/sweeps/paging.toml", "--out", out.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
+    // The LRU runs differ only in their limit: the runner points at the
+    // curve.
+    let hint = "one run with memory.curve = [\"128KiB\", \"256KiB\", \"512KiB\", \"1MiB\"] answers every limit";
+    assert!(stdout(&output).contains(hint), "{}", stdout(&output));
     let table = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(table.as_bytes());
     let header = reader.headers().unwrap().clone();
@@ -1267,6 +1271,39 @@ fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
         assert_eq!(faults.len(), 4);
         assert!(faults.windows(2).all(|w| w[0] >= w[1]) && faults[0] > 0, "{name}: {faults:?}");
     }
+    // One run with the curve has the LRU runs' paging metrics as columns.
+    let curve_dir = dir.path().join("curve");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake.toml",
+        "--set",
+        "memory.curve=[\"1MiB\", \"128KiB\", \"256KiB\", \"512KiB\"]",
+        "--trace",
+        "traces/gzip.lackey.xz",
+        "--out",
+        curve_dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("memory curve (LRU), major faults by resident limit: 128KiB "),
+        "{}",
+        stdout(&output)
+    );
+    let curve = std::fs::read_to_string(curve_dir.join("metrics.csv")).unwrap();
+    let mut curve = csv::Reader::from_reader(curve.as_bytes());
+    let curve_header = curve.headers().unwrap().clone();
+    let curve_row = curve.records().next().unwrap().unwrap();
+    let (limit, mut compared) = (column("memory.resident"), 0);
+    for row in rows.iter().filter(|r| &r[workload] == "gzip" && &r[policy] == "lru") {
+        for metric in ["major_faults", "evictions", "swap_outs", "invalidations", "resident_peak", "paging_cycles"] {
+            let name = format!("memory_curve.{}.{metric}", &row[limit]);
+            let at = curve_header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no {name}"));
+            assert_eq!(&curve_row[at], &row[column(metric)], "{name}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 4 * 6);
     // Under shadow paging, every invalidation is a trapped guest write.
     let shadow = dir.path().join("shadow");
     let output = mmusim(&[

@@ -235,6 +235,10 @@ pub struct Metrics {
     /// a resident limit bound them; absent otherwise.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub huge_pages: Option<HugePageMetrics>,
+    /// `memory.curve`: paging under LRU at each of its limits, named by the
+    /// limit (`memory_curve.64KiB.major_faults`); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_curve: Option<Vec<CurvePointMetrics>>,
     pub thp_promotions: u64,
     pub promotion_invalidations: u64,
     pub accessed_bits_set: u64,
@@ -300,6 +304,45 @@ impl PagingMetrics {
             paging_cycles: paging.cycles,
             paging_cycles_per_instruction: ratio(paging.cycles, report.instructions()),
         })
+    }
+}
+
+/// Paging under LRU at one limit of `memory.curve`: what a run with that
+/// limit reports as its paging metrics (its minor faults are the run's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurvePointMetrics {
+    /// The limit, as a size (`64KiB`).
+    pub name: String,
+    pub major_faults: u64,
+    pub evictions: u64,
+    pub swap_outs: u64,
+    pub swap_ins: u64,
+    pub invalidations: u64,
+    pub resident_peak: u64,
+    pub paging_cycles: u64,
+    pub paging_cycles_per_instruction: Option<f64>,
+}
+
+impl CurvePointMetrics {
+    fn of(report: &SimReport) -> Option<Vec<CurvePointMetrics>> {
+        let points = report.memory_curve.as_ref()?;
+        let instructions = report.instructions();
+        Some(
+            points
+                .iter()
+                .map(|p| CurvePointMetrics {
+                    name: p.resident.to_string(),
+                    major_faults: p.major_faults,
+                    evictions: p.evictions,
+                    swap_outs: p.swap_outs,
+                    swap_ins: p.swap_ins,
+                    invalidations: p.invalidations,
+                    resident_peak: p.resident_peak,
+                    paging_cycles: p.paging_cycles,
+                    paging_cycles_per_instruction: ratio(p.paging_cycles, instructions),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -466,6 +509,7 @@ impl Metrics {
                 huge_pages_from_pool: h.from_pool,
                 huge_pages_denied: h.denied,
             }),
+            memory_curve: CurvePointMetrics::of(report),
             thp_promotions: report.promotions,
             promotion_invalidations: report.run.promotion_invalidations,
             accessed_bits_set: w.accessed_bits_set,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use mmusim_translate::lanes::{lane, Family};
 use mmusim_translate::stack::MAX_LANES;
-use mmusim_translate::Config;
+use mmusim_translate::{ByteSize, Config};
 
 /// Runs simulated together: by index into the runs given to `groups`, with
 /// the TLB whose size varies (`None` for a run on its own).
@@ -49,6 +49,33 @@ pub fn groups(configs: &[&Config]) -> Vec<Group> {
     groups.extend((0..configs.len()).filter(|&i| !grouped[i]).map(|i| Group { swept: None, runs: vec![i] }));
     groups.sort_by_key(|g| g.runs[0]);
     groups
+}
+
+/// The resident limits of the first set of runs that differ only in
+/// `memory.resident`, under LRU with the `fixed` page policy, if any. One
+/// pass does not answer such runs: every eviction invalidates the evicted
+/// page's translations, so their TLB metrics differ by limit and each is
+/// simulated. `memory.curve` gives their paging metrics from one run.
+pub fn memory_curve_candidates(configs: &[&Config]) -> Option<Vec<ByteSize>> {
+    use mmusim_translate::config::{PagePolicyKind, PageReplacement};
+    let mut families: Vec<(Config, Vec<ByteSize>)> = Vec::new();
+    for config in configs {
+        let memory = &config.memory;
+        let (Some(limit), Some(PageReplacement::Lru)) = (memory.resident, memory.replacement) else { continue };
+        if config.pages.policy != PagePolicyKind::Fixed {
+            continue;
+        }
+        let mut family = (*config).clone();
+        family.memory.resident = None;
+        match families.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, limits)) => limits.push(limit),
+            None => families.push((family, vec![limit])),
+        }
+    }
+    let (_, mut limits) = families.into_iter().find(|(_, limits)| limits.len() >= 2)?;
+    limits.sort_by_key(|l| l.0);
+    limits.dedup();
+    Some(limits)
 }
 
 #[cfg(test)]
@@ -99,5 +126,22 @@ mod tests {
         let upper = [machine((64, 4), (512, 4, "lru"), ""), machine((128, 8), (512, 4, "lru"), "")];
         let refs: Vec<&Config> = upper.iter().collect();
         assert!(groups(&refs).iter().all(|g| g.swept.is_none()), "l1d is not the last level of its path");
+    }
+
+    #[test]
+    fn lru_runs_that_differ_only_in_their_limit_point_at_the_curve() {
+        let limited = |limit: &str, replacement: &str, extra: &str| {
+            let memory = format!("[memory]\nresident = \"{limit}\"\nreplacement = \"{replacement}\"\n{extra}");
+            machine((64, 4), (512, 4, "lru"), &memory).resolve().unwrap()
+        };
+        let candidates = |configs: &[Config]| memory_curve_candidates(&configs.iter().collect::<Vec<_>>());
+        let kib = |n: u64| ByteSize(n << 10);
+        let lru = [limited("1MiB", "lru", ""), limited("64KiB", "lru", ""), limited("1MiB", "clock", "")];
+        assert_eq!(candidates(&lru), Some(vec![kib(64), kib(1024)]));
+        // Clock, a lone limit, or another difference: nothing to point at.
+        assert_eq!(candidates(&[limited("1MiB", "clock", ""), limited("64KiB", "clock", "")]), None);
+        assert_eq!(candidates(&lru[..1]), None);
+        let other = [limited("1MiB", "lru", ""), limited("64KiB", "lru", "size = \"32GiB\"")];
+        assert_eq!(candidates(&other), None);
     }
 }

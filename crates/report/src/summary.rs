@@ -185,6 +185,10 @@ pub fn render(output: &RunOutput) -> String {
             rate(p.paging_cycles_per_instruction, 4)
         );
     }
+    if let Some(curve) = &m.memory_curve {
+        let points: Vec<String> = curve.iter().map(|p| format!("{} {}", p.name, thousands(p.major_faults))).collect();
+        let _ = writeln!(out, "  memory curve (LRU), major faults by resident limit: {}", points.join(", "));
+    }
     if let Some(h) = &m.huge_pages {
         let _ = writeln!(
             out,

@@ -519,6 +519,16 @@ pub fn render(plan: &Plan, options: &Options, outcome: &Outcome) -> String {
             "  one pass: {jobs} runs x workloads that differ only in tlb.{tlb}'s ways were simulated together (LRU stack distances)"
         );
     }
+    let configs: Vec<&mmusim_translate::Config> = plan.runs.iter().map(|r| &r.config).collect();
+    if let Some(limits) = crate::one_pass::memory_curve_candidates(&configs) {
+        let list: Vec<String> = limits.iter().map(|l| format!("\"{l}\"")).collect();
+        let _ = writeln!(
+            out,
+            "  memory.resident under lru: each limit simulated on its own (evictions invalidate translations, so TLB metrics differ by limit); \
+             for the paging metrics alone, one run with memory.curve = [{}] answers every limit in one pass",
+            list.join(", ")
+        );
+    }
     let width = outcome.rows.iter().map(|r| r.run.len()).max().unwrap_or(3).max(3);
     let wwidth = outcome.rows.iter().map(|r| r.workload.len()).max().unwrap_or(8).max(8);
     let _ = write!(out, "  {:<width$}  {:<wwidth$}", "run", "workload");

@@ -16,6 +16,7 @@ pub mod histogram;
 pub mod huge;
 pub mod lanes;
 pub mod machine;
+pub mod memory_curve;
 pub mod pagetable;
 pub mod per_kind;
 pub mod pwc;

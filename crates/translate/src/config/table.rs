@@ -148,6 +148,12 @@ pub struct MemoryConfig {
     /// (`thp` and `ranges`) [default: 0].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fragmentation: Option<Fraction>,
+    /// Resident limits at which to report what paging under LRU does, all
+    /// from one pass (stack distances over pages), whatever this run's own
+    /// limit: the curve of faults by memory size (`fixed` page policy)
+    /// [default: none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<Vec<ByteSize>>,
 }
 
 /// Which resident page a fault under a resident limit evicts (see
@@ -234,6 +240,7 @@ impl Default for MemoryConfig {
             clock_clear_flushes: None,
             costs: None,
             fragmentation: None,
+            curve: None,
         }
     }
 }
@@ -449,11 +456,13 @@ fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesCo
             ));
         }
     }
+    resolve_curve(memory, shape, pages)?;
     let Some(resident) = memory.resident else {
         let given = [
             ("replacement", memory.replacement.is_some()),
             ("clock_clear_flushes", memory.clock_clear_flushes.is_some()),
-            ("costs", memory.costs.is_some()),
+            // A curve is priced with them.
+            ("costs", memory.costs.is_some() && memory.curve.is_none()),
         ];
         if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
             return Err(ConfigError::at(
@@ -475,6 +484,39 @@ fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesCo
     }
     memory.replacement.get_or_insert(PageReplacement::Clock);
     memory.clock_clear_flushes.get_or_insert(false);
+    memory.costs.get_or_insert_with(PagingCosts::default);
+    Ok(())
+}
+
+/// The most limits one memory curve takes (a page's state holds one of
+/// them).
+pub const MAX_CURVE_LIMITS: usize = 128;
+
+/// `memory.curve`: limits sorted ascending, each a whole number of the
+/// `fixed` policy's pages; costs written out.
+fn resolve_curve(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesConfig) -> Result<(), ConfigError> {
+    let Some(curve) = &mut memory.curve else { return Ok(()) };
+    let key = "memory.curve";
+    if pages.policy != PagePolicyKind::Fixed {
+        return Err(ConfigError::at(
+            key,
+            "needs the fixed page policy: stack distances count pages of one size, and under thp or ranges a page's size depends on the limit",
+        ));
+    }
+    if curve.is_empty() || curve.len() > MAX_CURVE_LIMITS {
+        return Err(ConfigError::at(key, format!("must list 1 to {MAX_CURVE_LIMITS} resident limits")));
+    }
+    let page = pages.size.map_or(1u64 << shape.offset_bits, |size| size.0);
+    if let Some(bad) = curve.iter().find(|limit| limit.0 == 0 || !limit.0.is_multiple_of(page)) {
+        return Err(ConfigError::at(
+            key,
+            format!("{bad} is not a whole, non-zero number of the policy's {} pages", ByteSize(page)),
+        ));
+    }
+    curve.sort_by_key(|limit| limit.0);
+    if let Some(twice) = curve.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(ConfigError::at(key, format!("lists {} twice", twice[0])));
+    }
     memory.costs.get_or_insert_with(PagingCosts::default);
     Ok(())
 }

@@ -154,10 +154,14 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             "THP promotion is modelled in native mode only; use 1",
         ));
     }
-    if host.memory.resident.is_some() || host.memory.fragmentation.is_some() || host.pages.huge_pool.is_some() {
+    if host.memory.resident.is_some()
+        || host.memory.fragmentation.is_some()
+        || host.pages.huge_pool.is_some()
+        || host.memory.curve.is_some()
+    {
         return Err(ConfigError::at(
             "host.memory",
-            "a limit on host memory (overcommit), host fragmentation and a host huge-page pool are not modelled yet: the host keeps every page resident and always gets its page size; limit the guest's with memory.resident",
+            "a limit on host memory (overcommit), a host memory curve, host fragmentation and a host huge-page pool are not modelled yet: the host keeps every page resident and always gets its page size; limit the guest's with memory.resident",
         ));
     }
     resolve_memory(&mut host.memory, &host_shape, &host.pages).map_err(under("host"))?;

@@ -27,6 +27,7 @@ use crate::addr::Va;
 use crate::config::{Config, ConfigError, Mode};
 use crate::context::{AddressSpaces, Current};
 use crate::machine::Machine;
+use crate::memory_curve::MemoryCurve;
 use crate::per_kind::PerKind;
 use crate::stack::StackArray;
 use crate::tlb::{key as key_of, Tlb, TlbCounters};
@@ -138,6 +139,9 @@ pub struct Simulator {
     /// Pages whose translations paging invalidates, between a walk and
     /// their invalidation (kept for its capacity).
     invalidations: Vec<crate::residency::PageKey>,
+    /// `memory.curve`: paging under LRU at several limits, from the
+    /// references alone.
+    memory_curve: Option<Box<MemoryCurve>>,
     counters: RunCounters,
     context_counters: ContextCounters,
 }
@@ -238,7 +242,15 @@ impl Simulator {
         let timer = machine.timer_interval();
         let lane = Lane::new(config);
         let tracks_every_reference = lane.walker.tracks_every_reference();
+        let memory_curve = lane.config.memory.curve.as_ref().map(|limits| {
+            let config = &lane.config;
+            let shape = config.table_shape();
+            let page_shift = config.pages.size.map_or(shape.offset_bits, |size| size.0.trailing_zeros());
+            let costs = config.memory.costs.expect("resolved with a curve");
+            Box::new(MemoryCurve::new(limits, page_shift, shape.offset_bits, costs, config.mode.is_virtualized()))
+        });
         Ok(Simulator {
+            memory_curve,
             first_tlb,
             tracks_every_reference,
             recency_clock: 0,
@@ -291,11 +303,16 @@ impl Simulator {
     pub fn run(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         // Two copies of the loop: one that reports every reference's page
         // to LRU paging, and one with no trace of that.
-        if self.tracks_every_reference {
+        let ran = if self.tracks_every_reference {
             self.run_loop::<true>(accesses)
         } else {
             self.run_loop::<false>(accesses)
+        };
+        if let Some(curve) = &mut self.memory_curve {
+            // The references simulated: up to one out of range.
+            curve.observe(&accesses[..ran.as_ref().map_or_else(|e| e.index, |()| accesses.len())]);
         }
+        ran
     }
 
     fn run_loop<const TRACK: bool>(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {

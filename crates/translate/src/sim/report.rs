@@ -69,6 +69,7 @@ impl Simulator {
             major_faults: tables.major_faults(),
             paging: tables.paging(),
             huge_pages: tables.huge_pages(),
+            memory_curve: self.memory_curve.as_ref().map(|curve| curve.points()),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,
             vms: self.spaces.vms() as u64,
@@ -136,6 +137,8 @@ pub struct SimReport {
     /// Large pages granted and denied, when fragmentation, a huge-page pool
     /// or a resident limit bound them; `None` otherwise.
     pub huge_pages: Option<crate::huge::HugeCounters>,
+    /// `memory.curve`: paging under LRU at each of its limits.
+    pub memory_curve: Option<Vec<crate::memory_curve::CurvePoint>>,
     /// THP promotions.
     pub promotions: u64,
     pub address_spaces: u64,

@@ -3,6 +3,7 @@
 
 mod common;
 mod cross_check;
+mod memory_curve;
 mod page_table_memory;
 mod paging;
 mod properties;
