@@ -286,6 +286,7 @@ pub fn choose(results: &Results) -> Vec<Figure> {
     for run in &results.runs {
         figures.extend(distribution_figure(results, &run.id));
         figures.extend(exits_figure(results, &run.id));
+        figures.extend(curve_figure(results, &run.id));
     }
     name_files(&mut figures);
     figures
@@ -549,6 +550,66 @@ fn exits_figure(results: &Results, run: &str) -> Option<Figure> {
             y_label: "exits per 1,000 instructions".into(),
             y_log: false,
             plot: Plot::Bars(bars),
+        }],
+    })
+}
+
+/// A run's LRU memory curve (`memory.curve`): major faults per
+/// kilo-instruction at each resident limit, a line per workload; none
+/// without a curve. Limits spanning a factor of 16 or more are spaced by
+/// their logarithm.
+fn curve_figure(results: &Results, run: &str) -> Option<Figure> {
+    let rows: Vec<&Row> = results.rows.iter().filter(|r| r.run == run).collect();
+    let mut limits: Vec<(String, f64)> = Vec::new();
+    for row in &rows {
+        for (key, _) in &row.metrics {
+            let Some(limit) = key.strip_prefix("memory_curve.").and_then(|k| k.strip_suffix(".major_faults")) else {
+                continue;
+            };
+            if !limits.iter().any(|(name, _)| name == limit) {
+                limits.push((limit.to_owned(), numeric_value(limit)?));
+            }
+        }
+    }
+    if limits.is_empty() {
+        return None;
+    }
+    limits.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (low, high) = (limits[0].1, limits[limits.len() - 1].1);
+    let log_x = high / low >= 16.0;
+    let position = |bytes: f64| if log_x { bytes.log2() } else { bytes };
+    let workloads: Vec<String> = rows.iter().map(|r| r.workload.clone()).collect();
+    let lines: Vec<Vec<(f64, f64)>> = rows
+        .iter()
+        .map(|row| {
+            let instructions = number(row, "instructions").filter(|&n| n > 0.0);
+            limits
+                .iter()
+                .filter_map(|(name, bytes)| {
+                    let faults = number(row, &format!("memory_curve.{name}.major_faults"))?;
+                    Some((position(*bytes), faults * 1000.0 / instructions?))
+                })
+                .collect()
+        })
+        .collect();
+    let y_log = wants_log_axis(lines.iter().flatten().map(|&(_, y)| y));
+    let scale = if log_x { " (log scale)" } else { "" };
+    Some(Figure {
+        file: format!("memory-curve-{run}"),
+        section: Section::Run(run.to_owned()),
+        title: format!("LRU memory curve of {run}"),
+        source: run_source(results, run, &workloads),
+        legend_title: "workload".into(),
+        legend: workloads,
+        panels: vec![Panel {
+            title: String::new(),
+            x: XAxis::Ticks {
+                label: format!("memory.resident{scale}"),
+                ticks: limits.iter().map(|(name, bytes)| (position(*bytes), name.clone())).collect(),
+            },
+            y_label: format!("major faults per 1,000 instructions{}", if y_log { " (log scale)" } else { "" }),
+            y_log,
+            plot: Plot::Lines(lines),
         }],
     })
 }

@@ -181,6 +181,42 @@ fn a_sweeps_report_draws_every_figure_it_should() {
 }
 
 #[test]
+fn a_memory_curve_is_drawn_per_run_with_a_line_per_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo();
+    let limits = ["64KiB", "128KiB", "256KiB", "1MiB", "4MiB"];
+    let quoted: Vec<String> = limits.iter().map(|l| format!("\"{l}\"")).collect();
+    let text = format!(
+        "name = \"curve\"\nconfig = \"{c}/skylake.toml\"\n\
+         traces = [\"{t}/python-dict.lackey.gz\", \"{t}/sort.lackey.zst\"]\n\
+         [set]\nmemory.curve = [{}]\n[axes]\nmode = [\"native\", \"nested\"]\n",
+        quoted.join(", "),
+        c = root.join("configs").display(),
+        t = root.join("traces").display(),
+    );
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(&spec, text).unwrap();
+    let out = dir.path().join("sweep");
+    let options = Options { out: out.clone(), threads: Some(2), shard: None, progress: false, one_pass: true };
+    let outcome = sweep::execute(&plan::load(&spec).unwrap(), &options).unwrap();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    pictures::write(&out).unwrap();
+    let drawn = figures(&out.join("report"));
+    for mode in MODES {
+        let title = format!("LRU memory curve of skylake,mode={mode}");
+        let (file, svg) = drawn.get(&title).unwrap_or_else(|| panic!("no {title}: {:?}", drawn.keys()));
+        assert!(limits.iter().all(|l| has(svg, l)), "{file}: a tick per limit: {:?}", svg.texts);
+        assert!(has(svg, "memory.resident (log scale)"), "{file}: 64 KiB to 4 MiB is spaced by logarithm");
+        assert!(WORKLOADS.iter().all(|w| has(svg, w)), "{file}: a legend entry per workload");
+        assert_eq!(svg.series, WORKLOADS.len(), "{file}: a line per workload");
+    }
+    // Runs without a curve have none.
+    let plain = sweep_into(dir.path());
+    pictures::write(&plain).unwrap();
+    assert!(figures(&plain.join("report")).keys().all(|t| !t.starts_with("LRU memory curve")));
+}
+
+#[test]
 fn the_long_table_holds_every_number_of_the_wide_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = sweep_into(dir.path());
