@@ -46,7 +46,9 @@ for target in "${targets[@]}"; do
             >/tmp/mmusim-fuzz-paging.toml
         seed config paging.toml "" /tmp/mmusim-fuzz-paging.toml
         printf '[memory]\ncurve = ["1MiB", "64KiB", "16MiB"]\nresident = "256KiB"\nreplacement = "lru"\n' >/tmp/mmusim-fuzz-curve.toml
-        seed config curve.toml "" /tmp/mmusim-fuzz-curve.toml ;;
+        seed config curve.toml "" /tmp/mmusim-fuzz-curve.toml
+        printf 'mode = "nested"\n[host.memory]\nresident = "64MiB"\nreplacement = "random"\nclock_clear_flushes = true\n' >/tmp/mmusim-fuzz-host.toml
+        seed config host.toml "" /tmp/mmusim-fuzz-host.toml ;;
     sweep) for f in configs/sweeps/*.toml configs/ci/*.toml; do seed sweep "$(basename "$f")" "" "$f"; done ;;
     tables)
         printf '[default]\nabs = 0.5\n[metrics]\n"walks.walks" = { rel = 0.01, direction = "lower" }\n' >/tmp/mmusim-fuzz-tolerances.toml

@@ -1340,3 +1340,44 @@ fn the_paging_sweep_reports_faults_that_fall_as_memory_grows() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("memory.replacement: applies only with a resident limit"), "{}", stderr(&output));
 }
+
+#[test]
+fn the_overcommit_sweep_swaps_less_as_the_host_has_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("overcommit");
+    let output = mmusim(&["sweep", "configs/sweeps/overcommit.toml", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no {name} column"));
+    let (policy, majors, peak) =
+        (column("host.memory.replacement"), column("host_major_faults"), column("host_resident_peak"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4 * 3);
+    for name in ["clock", "fifo", "random"] {
+        let faults: Vec<u64> = rows.iter().filter(|r| &r[policy] == name).map(|r| r[majors].parse().unwrap()).collect();
+        assert!(faults[0] > faults[1] && faults[1] > 0, "{name}: {faults:?}");
+        assert_eq!(faults[3], 0, "{name}: 2 MiB holds both VMs");
+    }
+    let peaks: Vec<u64> = rows.iter().map(|r| r[peak].parse().unwrap()).collect();
+    assert!(peaks.iter().all(|&p| p <= 512), "{peaks:?}");
+    // A run says what the host's paging did.
+    let run = dir.path().join("run");
+    let output = mmusim(&[
+        "run",
+        "--config",
+        "configs/skylake-nested.toml",
+        "--set",
+        "host.memory.resident=1MiB",
+        "--workload",
+        "configs/workloads/sort-gzip.toml",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let said = format!("host paging: {} major faults, ", summary["metrics"]["host_major_faults"]);
+    assert!(stdout(&output).contains(&said), "{}", stdout(&output));
+}

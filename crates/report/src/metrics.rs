@@ -235,6 +235,10 @@ pub struct Metrics {
     /// a resident limit bound them; absent otherwise.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub huge_pages: Option<HugePageMetrics>,
+    /// Paging under a host limit (`host.memory.resident`): host swapping;
+    /// absent without one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub host_paging: Option<HostPagingMetrics>,
     /// `memory.curve`: paging under LRU at each of its limits, named by the
     /// limit (`memory_curve.64KiB.major_faults`); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -303,6 +307,36 @@ impl PagingMetrics {
             resident_peak: paging.resident_peak,
             paging_cycles: paging.cycles,
             paging_cycles_per_instruction: ratio(paging.cycles, report.instructions()),
+        })
+    }
+}
+
+/// Paging under a host limit: the host's own replacement of guest-physical
+/// pages (docs/METRICS.md).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostPagingMetrics {
+    pub host_major_faults: u64,
+    pub host_evictions: u64,
+    pub host_swap_outs: u64,
+    pub host_accessed_bits_cleared: u64,
+    pub host_invalidations: u64,
+    pub host_resident_peak: u64,
+    pub host_paging_cycles: u64,
+    pub host_paging_cycles_per_instruction: Option<f64>,
+}
+
+impl HostPagingMetrics {
+    fn of(report: &SimReport) -> Option<HostPagingMetrics> {
+        let host = report.host_paging.as_ref()?;
+        Some(HostPagingMetrics {
+            host_major_faults: host.swap_ins,
+            host_evictions: host.evictions,
+            host_swap_outs: host.swap_outs,
+            host_accessed_bits_cleared: host.accessed_bits_cleared,
+            host_invalidations: host.invalidations,
+            host_resident_peak: host.resident_peak,
+            host_paging_cycles: host.cycles,
+            host_paging_cycles_per_instruction: ratio(host.cycles, report.instructions()),
         })
     }
 }
@@ -509,6 +543,7 @@ impl Metrics {
                 huge_pages_from_pool: h.from_pool,
                 huge_pages_denied: h.denied,
             }),
+            host_paging: HostPagingMetrics::of(report),
             memory_curve: CurvePointMetrics::of(report),
             thp_promotions: report.promotions,
             promotion_invalidations: report.run.promotion_invalidations,

@@ -185,6 +185,18 @@ pub fn render(output: &RunOutput) -> String {
             rate(p.paging_cycles_per_instruction, 4)
         );
     }
+    if let Some(h) = &m.host_paging {
+        let _ = writeln!(
+            out,
+            "  host paging: {} major faults, {} evictions ({} swapped out), {} invalidations, peak {} pages resident, {} cycles per instruction",
+            thousands(h.host_major_faults),
+            thousands(h.host_evictions),
+            thousands(h.host_swap_outs),
+            thousands(h.host_invalidations),
+            thousands(h.host_resident_peak),
+            rate(h.host_paging_cycles_per_instruction, 4)
+        );
+    }
     if let Some(curve) = &m.memory_curve {
         let points: Vec<String> = curve.iter().map(|p| format!("{} {}", p.name, thousands(p.major_faults))).collect();
         let _ = writeln!(out, "  memory curve (LRU), major faults by resident limit: {}", points.join(", "));

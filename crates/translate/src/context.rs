@@ -126,6 +126,19 @@ impl AddressSpaces {
         self.placement.len()
     }
 
+    /// The address spaces of VM `vm` seen so far.
+    pub fn spaces_of(&self, vm: VmId) -> impl Iterator<Item = SpaceId> + '_ {
+        self.placement.iter().enumerate().filter(move |(_, &(v, _))| v == vm).map(|(space, _)| SpaceId(space))
+    }
+
+    /// The tag the nested TLB's entries of VM `vm` carry now, if it may
+    /// hold any: the running VM's, or any VM's with VM tags (without them
+    /// a VM switch empties it).
+    pub fn cached_vm_tag(&self, vm: VmId, current: &Current) -> Option<u32> {
+        (self.policy.vm_tags || current.key.is_some() && vm == current.vm)
+            .then(|| HardwareTag::vm_part(vm, self.policy.vm_tags))
+    }
+
     /// VMs seen.
     pub fn vms(&self) -> usize {
         self.spaces_per_vm.len()

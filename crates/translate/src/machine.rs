@@ -228,7 +228,8 @@ impl Machine {
                 memory: Memory {
                     bytes: host.memory.size.0,
                     allocator: host.memory.allocator,
-                    paging: None,
+                    // A host limit (overcommit): nested mode only.
+                    paging: Paging::of(&host.memory),
                     large: None,
                 },
                 table,

@@ -753,6 +753,11 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         was_clean
     }
 
+    /// Bytes of the live table nodes.
+    pub fn table_bytes(&self) -> u64 {
+        self.levels.iter().map(|level| level.live * (u64::from(self.shape.entry_bytes) << level.bits)).sum()
+    }
+
     /// Live table nodes per level, root first.
     pub fn memory(&self) -> Vec<LevelMemory> {
         self.levels

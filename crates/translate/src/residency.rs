@@ -89,6 +89,9 @@ pub struct Residency {
     limit: u64,
     policy: PageReplacement,
     resident_bytes: u64,
+    /// Bytes the limit also holds that are never evicted (the host's page
+    /// tables, under a host limit).
+    pinned_bytes: u64,
     index: FxHashMap<PageKey, u32>,
     nodes: Vec<Node>,
     free: Vec<u32>,
@@ -124,6 +127,7 @@ impl Residency {
             limit,
             policy,
             resident_bytes: 0,
+            pinned_bytes: 0,
             index: FxHashMap::default(),
             nodes: Vec::new(),
             free: Vec::new(),
@@ -176,9 +180,15 @@ impl Residency {
         self.index.contains_key(&key)
     }
 
-    /// Whether the resident pages exceed the limit.
+    /// Whether the resident pages (and the pinned bytes) exceed the limit.
     pub fn over_limit(&self) -> bool {
-        self.resident_bytes > self.limit
+        self.resident_bytes + self.pinned_bytes > self.limit
+    }
+
+    /// Sets the bytes the limit holds besides the resident pages, which
+    /// are never evicted.
+    pub fn set_pinned_bytes(&mut self, bytes: u64) {
+        self.pinned_bytes = bytes;
     }
 
     /// A page became resident (newest in every order).

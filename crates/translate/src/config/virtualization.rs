@@ -154,15 +154,25 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             "THP promotion is modelled in native mode only; use 1",
         ));
     }
-    if host.memory.resident.is_some()
-        || host.memory.fragmentation.is_some()
-        || host.pages.huge_pool.is_some()
-        || host.memory.curve.is_some()
-    {
+    if host.memory.fragmentation.is_some() || host.pages.huge_pool.is_some() || host.memory.curve.is_some() {
         return Err(ConfigError::at(
             "host.memory",
-            "a limit on host memory (overcommit), a host memory curve, host fragmentation and a host huge-page pool are not modelled yet: the host keeps every page resident and always gets its page size; limit the guest's with memory.resident",
+            "a host memory curve, host fragmentation and a host huge-page pool are not modelled yet: the host always gets its page size",
         ));
+    }
+    if host.memory.resident.is_some() {
+        if mode == Mode::Shadow {
+            return Err(ConfigError::at(
+                "host.memory.resident",
+                "a host limit (overcommit) is modelled in nested mode only so far",
+            ));
+        }
+        if host.memory.replacement == Some(PageReplacement::Lru) {
+            return Err(ConfigError::at(
+                "host.memory.replacement",
+                "lru on the host needs every reference's guest-physical page, which TLB hits do not give; use clock, fifo or random",
+            ));
+        }
     }
     resolve_memory(&mut host.memory, &host_shape, &host.pages).map_err(under("host"))?;
     if mode == Mode::Shadow {

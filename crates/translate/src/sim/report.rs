@@ -70,6 +70,7 @@ impl Simulator {
             paging: tables.paging(),
             huge_pages: tables.huge_pages(),
             memory_curve: self.memory_curve.as_ref().map(|curve| curve.points()),
+            host_paging: walker.host_paging().map(|(counters, _)| counters),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,
             vms: self.spaces.vms() as u64,
@@ -137,6 +138,9 @@ pub struct SimReport {
     /// Large pages granted and denied, when fragmentation, a huge-page pool
     /// or a resident limit bound them; `None` otherwise.
     pub huge_pages: Option<crate::huge::HugeCounters>,
+    /// What paging under a host limit (`host.memory.resident`, nested)
+    /// did; its major faults are its `swap_ins`. `None` without one.
+    pub host_paging: Option<crate::walker::PagingCounters>,
     /// `memory.curve`: paging under LRU at each of its limits.
     pub memory_curve: Option<Vec<crate::memory_curve::CurvePoint>>,
     /// THP promotions.

@@ -117,6 +117,27 @@ impl Simulator {
             }
             self.lanes[0].walker.flush_space(tag.0);
         }
+        // A host limit evicted guest-physical pages: as INVEPT for the
+        // VM's context, its nested-TLB entries for the page, and every
+        // translation and walk-cache entry of the VM's address spaces, go.
+        self.lanes[0].walker.take_host_invalidations(&mut pages);
+        for page in pages.drain(..) {
+            let vm = crate::context::VmId(page.space);
+            if let Some(vm_tag) = self.spaces.cached_vm_tag(vm, &self.current) {
+                self.lanes[0].walker.invalidate_nested(vm_tag, page.base, page.shift);
+            }
+            let tags: Vec<u32> = self
+                .spaces
+                .spaces_of(vm)
+                .filter_map(|s| self.spaces.cached_tag(s, &self.current))
+                .map(|t| t.0)
+                .collect();
+            for tag in tags {
+                // Counted in each TLB's `invalidated`.
+                self.invalidate_tlbs(|t, _, _| t == tag);
+                self.lanes[0].walker.flush_space(tag);
+            }
+        }
         self.invalidations = pages;
     }
 

@@ -284,13 +284,21 @@ impl Walker {
             }
             Virtualization::Nested { host, tlb, host_pwc } => Mmu::Nested(Box::new(Nested {
                 guests: Vec::new(),
-                host: Tables::new(&host.table, host.pages.clone(), host.memory, host_seed),
+                host: {
+                    let mut tables = Tables::new(&host.table, host.pages.clone(), host.memory, host_seed);
+                    if let Some(pager) = &mut tables.pager {
+                        // Host frames back the host's tables too.
+                        pager.pin_tables();
+                    }
+                    tables
+                },
                 host_pwc: PageWalkCache::new(host_pwc, host_seed),
                 host_shifts: (0..host.table.index_bits.len()).map(|l| host.table.leaf_shift(l)).collect(),
                 host_entry_bytes: host.table.entry_bytes,
                 tlb_latency: tlb.as_ref().map_or(0, |t| t.latency),
                 tlb: tlb.as_ref().map(|t| Tlb::nested(t, &host.table, seed)),
                 counters: NestedCounters::default(),
+                host_victims: Vec::new(),
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
                 guests: Vec::new(),
@@ -399,6 +407,35 @@ impl Walker {
         into.append(&mut self.invalidate);
     }
 
+    /// Guest-physical pages a host limit evicted (or whose host accessed
+    /// bits the host's clock cleared with invalidation), by VM (`space`),
+    /// emptied into `into`.
+    pub fn take_host_invalidations(&mut self, into: &mut Vec<PageKey>) {
+        if let Mmu::Nested(nested) = &mut self.mmu {
+            into.append(&mut nested.host_victims);
+        }
+    }
+
+    /// Drops the nested TLB's entries for the guest-physical page `(base,
+    /// shift)` of the VM tagged `vm_tag`.
+    pub fn invalidate_nested(&mut self, vm_tag: u32, base: u64, shift: u32) {
+        if let Mmu::Nested(nested) = &mut self.mmu {
+            if let Some(tlb) = &mut nested.tlb {
+                tlb.invalidate_page(vm_tag, base, shift);
+            }
+        }
+    }
+
+    /// What paging under a host limit did (nested); `None` without one.
+    pub fn host_paging(&self) -> Option<(PagingCounters, u64)> {
+        match &self.mmu {
+            Mmu::Nested(nested) => {
+                nested.host.pager.as_ref().map(|pager| (pager.counters(), nested.host.tables.major_faults()))
+            }
+            _ => None,
+        }
+    }
+
     /// Records the run's number of `request`'s address space, and turns the
     /// spaces of the invalidations a guest's paging left from `from` on into
     /// the run's numbers.
@@ -421,6 +458,7 @@ impl Walker {
     #[inline(never)]
     fn walk_virtualized(&mut self, request: &WalkRequest) -> WalkOutcome {
         let mut host_faults = 0u64;
+        let mut host_paged = false;
         let mut exit = None;
         let pending = self.invalidate.len();
         let outcome = match &mut self.mmu {
@@ -437,6 +475,7 @@ impl Walker {
                 };
                 let (outcome, faults) = nested.walk(request, &mut shared);
                 host_faults = faults;
+                host_paged = !nested.host_victims.is_empty();
                 outcome
             }
             Mmu::Shadow(shadow) => {
@@ -475,7 +514,7 @@ impl Walker {
                 }
             }
         }
-        let outcome = WalkOutcome { paging: paged, ..outcome };
+        let outcome = WalkOutcome { paging: paged || host_paged, ..outcome };
         for _ in 0..host_faults {
             self.exit(ExitReason::HostPageFault);
         }
@@ -543,7 +582,15 @@ impl Walker {
         match &mut self.mmu {
             Mmu::Native(native) => native.tables.mark_dirty(request.space, request.va),
             Mmu::Nested(nested) => {
-                nested.guests.get_mut(request.vm).is_some_and(|g| g.tables.mark_dirty(request.local, request.va))
+                let Some(guest) = nested.guests.get_mut(request.vm) else { return false };
+                if nested.host.pager.is_some() {
+                    // The store reaches the host's page too, which a host
+                    // limit swaps out only if dirty.
+                    if let Some((gpa, _)) = guest.tables.translate(request.local, request.va) {
+                        nested.host.tables.mark_dirty(request.vm, gpa);
+                    }
+                }
+                guest.tables.mark_dirty(request.local, request.va)
             }
             Mmu::Shadow(shadow) => {
                 // The hypervisor passes the write on to the guest's entry.

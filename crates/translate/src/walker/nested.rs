@@ -8,6 +8,7 @@
 use super::{walk_levels, Guest, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
 use crate::addr::{Address, Gpa, Hpa};
 use crate::pwc::{PageWalkCache, WalkMemory};
+use crate::residency::PageKey;
 use crate::tlb::Tlb;
 use mmusim_trace::Kind;
 
@@ -23,6 +24,9 @@ pub(super) struct Nested {
     pub tlb: Option<Tlb<Gpa>>,
     pub tlb_latency: u32,
     pub counters: NestedCounters,
+    /// Guest-physical pages the host evicted (space: the VM), whose
+    /// translations the simulator must drop.
+    pub host_victims: Vec<PageKey>,
 }
 
 /// A guest-physical address translated through the host.
@@ -54,6 +58,11 @@ impl Nested {
         let memory = &mut *shared.memory;
         let counters = &mut *shared.counters;
         let mut host_references = 0;
+        // Under a host limit, a walk that wrote guest entries (the guest
+        // OS mapping a page, or accessed and dirty bits set) dirtied the
+        // host pages of the guest table nodes it read: all of them, an
+        // upper bound (a host without a limit never reads its dirty bits).
+        let wrote_guest = self.host.pager.is_some() && (found.faulted || found.set_accessed || found.set_dirty);
         let (guest_references, mut cycles) = walk_levels(
             shared.pwc,
             request,
@@ -64,7 +73,7 @@ impl Nested {
             |level, gpa| {
                 // The guest entry's address is guest-physical: find it in
                 // the host first, then read it.
-                let host = self.host_translate(request, gpa, false, memory, counters);
+                let host = self.host_translate(request, gpa, wrote_guest, memory, counters);
                 host_references += host.references;
                 host_faults += u64::from(host.faulted);
                 counters.references_by_level[level] += 1;
@@ -137,6 +146,10 @@ impl Nested {
         if let Some(tlb) = &mut self.tlb {
             tlb.count_miss(Kind::Load, found.page_shift);
             tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
+        }
+        if found.faulted && self.host.pager.is_some() {
+            // Over a host limit the host swaps guest-physical pages out.
+            self.host.page_in(request.vm, gpa, &found, &mut self.host_victims);
         }
         let hpa = self.host.tables.frame(found.leaf).plus(gpa.page_offset(found.page_shift));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }

@@ -69,6 +69,9 @@ pub struct Pager {
     /// Whether clearing an accessed bit invalidates the page's
     /// translations (`clock_clear_flushes`, or always under shadow paging).
     invalidate_on_clear: bool,
+    /// The limit also holds the page tables' own pages (the host's: its
+    /// frames back them too), which are never evicted.
+    pins_tables: bool,
     counters: PagingCounters,
 }
 
@@ -79,6 +82,7 @@ impl Pager {
             paging,
             smallest,
             invalidate_on_clear: paging.clock_clear_flushes,
+            pins_tables: false,
             counters: PagingCounters::default(),
         }
     }
@@ -87,6 +91,11 @@ impl Pager {
     /// now on, whatever `clock_clear_flushes` says.
     pub fn invalidate_on_clear(&mut self) {
         self.invalidate_on_clear = true;
+    }
+
+    /// The page tables' own pages count against the limit from now on.
+    pub fn pin_tables(&mut self) {
+        self.pins_tables = true;
     }
 
     pub fn tracks_every_reference(&self) -> bool {
@@ -133,6 +142,9 @@ impl<In: Address, Out: Address> Tables<In, Out> {
             return;
         }
         pager.residency.admit(page);
+        if pager.pins_tables {
+            pager.residency.set_pinned_bytes(self.tables.table_bytes());
+        }
         let clear_flushes = pager.invalidate_on_clear;
         while pager.residency.over_limit() {
             let tables = &mut self.tables;

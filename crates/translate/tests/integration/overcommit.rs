@@ -1,0 +1,163 @@
+//! Memory overcommit under nested paging: a host limit on the host frames
+//! backing the VMs' guest-physical pages (`host.memory.resident`), reclaimed
+//! by host swapping. A scenario worked out by hand, reference by reference,
+//! and what a host limit must not change.
+
+use mmusim_trace::{Access, Kind};
+use mmusim_translate::config::Mode;
+use mmusim_translate::{ByteSize, Config, Simulator};
+
+use crate::common::{real_trace, run};
+
+/// Nested paging with one-level tables (one 4 KiB root per guest address
+/// space and per VM on the host), no page-walk caches and no nested TLB, a
+/// 4-entry data TLB, tags that keep each VM's entries across switches,
+/// and a host limit of 24 KiB under `replacement`.
+fn small_host(replacement: &str, extra: &str) -> Simulator {
+    let table = "format = \"custom\"\nindex_bits = [9]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n";
+    crate::common::machine(&format!(
+        "mode = \"nested\"\n[page_table]\n{table}[host.page_table]\n{table}[memory]\nsize = \"64KiB\"\n\
+         [tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 4\n\
+         [context]\nswitch = \"tagged\"\nvm_tags = true\n\
+         [host.memory]\nresident = \"24KiB\"\nreplacement = \"{replacement}\"\n{extra}"
+    ))
+}
+
+fn at(vm: u16, kind: Kind, page: u64) -> Access {
+    Access { vm, ..Access::new(kind, page << 12, 8) }
+}
+
+/// VM 0 stores to a, VM 1 stores to b, VM 0 loads c, VM 1 loads b, VM 0
+/// loads a, VM 1 loads b.
+fn scenario() -> Vec<Access> {
+    vec![
+        at(0, Kind::Store, 1),
+        at(1, Kind::Store, 2),
+        at(0, Kind::Load, 3),
+        at(1, Kind::Load, 2),
+        at(0, Kind::Load, 1),
+        at(1, Kind::Load, 2),
+    ]
+}
+
+#[test]
+fn host_swapping_by_hand() {
+    // The host's frames: its two 4 KiB roots (pinned, inside the limit)
+    // and 4 guest-physical pages. Each first walk of a VM maps its guest
+    // root and then its page (admitted in that order, FIFO's order):
+    // 1. VM 0 a: root0, a0 (the store and the guest's fault dirty both).
+    // 2. VM 1 b: root1, b1 (likewise): 4 pages, full.
+    // 3. VM 0 c: c0 evicts root0 (dirty: swapped out); VM 0's cached
+    //    translations go (a's entry).
+    // 4. VM 1 b: a TLB hit (VM 1 lost nothing).
+    // 5. VM 0 a: misses (its entry went in 3); root0 comes back (a major
+    //    fault) and evicts a0 (dirty), then a0 comes back and evicts root1
+    //    (dirty); VM 0's entries (c) and VM 1's (b) go.
+    // 6. VM 1 b: misses; root1 comes back and evicts b1 (dirty), b1 comes
+    //    back and evicts c0 (clean: only loaded, dropped); VM 0's a goes.
+    let report = run(&mut small_host("fifo", ""), &scenario());
+    let host = report.host_paging.expect("a host limit");
+    assert_eq!(host.swap_ins, 4, "major faults: root0 and a0 in 5, root1 and b1 in 6");
+    assert_eq!((host.evictions, host.swap_outs, host.invalidations), (5, 4, 5));
+    assert_eq!(host.resident_peak, 4);
+    assert_eq!(report.exits.unwrap().host_page_fault, 2 + 2 + 1 + 2 + 2, "every host fault is an EPT violation");
+    let data = &report.tlbs[0].counters;
+    assert_eq!((report.walks.walks, data.total_hits()), (5, 1));
+    assert_eq!(data.invalidated, 4, "a in 3, c and b in 5, a in 6");
+    assert_eq!(report.faults, 3, "the guests' own first touches");
+    // Costs: 9 host faults (4 major), 4 swap-outs, 5 invalidations.
+    let costs = mmusim_translate::config::PagingCosts::default();
+    let cycles = 5 * u64::from(costs.minor_fault)
+        + 4 * u64::from(costs.major_fault)
+        + 4 * u64::from(costs.swap_out)
+        + 5 * u64::from(costs.invalidation);
+    assert_eq!(host.cycles, cycles);
+}
+
+/// Two real programs in two VMs, interleaved in slices of 1000 references.
+fn two_vms() -> Vec<Access> {
+    let (a, b) = (real_trace("sort.lackey.zst"), real_trace("python-dict.lackey.gz"));
+    let mut out = Vec::new();
+    let (mut x, mut y) = (a.chunks(1000), b.chunks(1000));
+    loop {
+        let (p, q) = (x.next(), y.next());
+        if p.is_none() && q.is_none() {
+            return out;
+        }
+        out.extend(p.unwrap_or_default().iter().map(|r| Access { vm: 0, ..*r }));
+        out.extend(q.unwrap_or_default().iter().map(|r| Access { vm: 1, ..*r }));
+    }
+}
+
+fn nested_skylake() -> Config {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/skylake.toml");
+    let mut config = Config::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    config.mode = Mode::Nested;
+    config
+}
+
+#[test]
+fn a_host_limit_the_vms_fit_in_changes_nothing_but_adds_its_counts() {
+    let trace = two_vms();
+    let config = nested_skylake();
+    let unlimited = run(&mut Simulator::new(&config).unwrap(), &trace);
+    assert_eq!(unlimited.host_paging, None);
+    for replacement in ["clock", "fifo", "random"] {
+        let mut limited = config.clone();
+        let host = limited.host.get_or_insert_with(Default::default);
+        host.memory.resident = Some(ByteSize(64 << 20));
+        host.memory.replacement = Some(toml::Value::from(replacement).try_into().unwrap());
+        let mut report = run(&mut Simulator::new(&limited).unwrap(), &trace);
+        let paging = report.host_paging.take().unwrap();
+        assert_eq!((paging.evictions, paging.swap_ins, paging.invalidations), (0, 0, 0), "{replacement}");
+        let pages = report.faults + report.page_tables.iter().map(|l| l.nodes).sum::<u64>();
+        assert_eq!(paging.resident_peak, pages, "{replacement}: both programs' pages and guest table nodes");
+        assert_eq!(report, unlimited, "{replacement}");
+    }
+}
+
+#[test]
+fn under_a_tight_host_limit_the_books_balance_in_every_policy() {
+    let trace = two_vms();
+    let mut seen = Vec::new();
+    for (replacement, seed) in [("clock", 1), ("fifo", 1), ("random", 1), ("random", 1), ("random", 2)] {
+        let mut config = nested_skylake();
+        config.seed = seed;
+        let host = config.host.get_or_insert_with(Default::default);
+        host.memory.resident = Some(ByteSize(1 << 20));
+        host.memory.replacement = Some(toml::Value::from(replacement).try_into().unwrap());
+        let report = run(&mut Simulator::new(&config).unwrap(), &trace);
+        let paging = report.host_paging.clone().unwrap();
+        let faults = report.exits.as_ref().unwrap().host_page_fault;
+        assert!(paging.swap_ins > 0, "{replacement}: 1 MiB holds neither program");
+        // Every host fault maps a page (an EPT violation each); every
+        // major one brings back a page evicted before; evicted pages are
+        // swapped out at most once each; what stays fits.
+        assert!(paging.swap_ins <= paging.evictions && paging.swap_outs <= paging.evictions, "{replacement}");
+        assert!(faults - paging.evictions <= paging.resident_peak, "{replacement}: resident at the end");
+        assert!(paging.resident_peak <= 256, "{replacement}");
+        assert_eq!(paging.invalidations, paging.evictions, "{replacement}: clearing accessed bits does not invalidate");
+        seen.push((replacement, seed, paging));
+    }
+    assert_eq!(seen[2].2, seen[3].2, "random is the seed's");
+    assert_ne!(seen[2].2, seen[4].2, "another seed draws other victims");
+}
+
+#[test]
+fn host_limits_are_checked_at_resolution() {
+    let refused = |toml: &str, key: &str| {
+        let error = Config::from_toml(toml).unwrap().resolve().unwrap_err().to_string();
+        assert!(error.contains(key), "{toml}: {error}");
+    };
+    refused("mode = \"shadow\"\n[host.memory]\nresident = \"64MiB\"\n", "host.memory.resident");
+    refused(
+        "mode = \"nested\"\n[host.memory]\nresident = \"64MiB\"\nreplacement = \"lru\"\n",
+        "host.memory.replacement",
+    );
+    refused("mode = \"nested\"\n[host.memory]\nreplacement = \"clock\"\n", "host.memory.replacement");
+    refused("mode = \"nested\"\n[host.memory]\nresident = \"6KiB\"\n", "host.memory.resident");
+    let config =
+        Config::from_toml("mode = \"nested\"\n[host.memory]\nresident = \"64MiB\"\n").unwrap().resolve().unwrap();
+    let host = config.host.unwrap().memory;
+    assert_eq!(host.replacement, Some(mmusim_translate::config::PageReplacement::Clock), "clock by default");
+}
