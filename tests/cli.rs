@@ -1378,6 +1378,6 @@ fn the_overcommit_sweep_swaps_less_as_the_host_has_more() {
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let said = format!("host paging: {} major faults, ", summary["metrics"]["host_major_faults"]);
+    let said = format!("host paging: {} major faults (", summary["metrics"]["host_major_faults"]);
     assert!(stdout(&output).contains(&said), "{}", stdout(&output));
 }

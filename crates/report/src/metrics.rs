@@ -321,6 +321,8 @@ pub struct HostPagingMetrics {
     pub host_accessed_bits_cleared: u64,
     pub host_invalidations: u64,
     pub host_resident_peak: u64,
+    pub host_double_paging: u64,
+    pub host_double_paging_cycles: u64,
     pub host_paging_cycles: u64,
     pub host_paging_cycles_per_instruction: Option<f64>,
 }
@@ -335,6 +337,8 @@ impl HostPagingMetrics {
             host_accessed_bits_cleared: host.accessed_bits_cleared,
             host_invalidations: host.invalidations,
             host_resident_peak: host.resident_peak,
+            host_double_paging: host.double_paging,
+            host_double_paging_cycles: host.double_paging_cycles,
             host_paging_cycles: host.cycles,
             host_paging_cycles_per_instruction: ratio(host.cycles, report.instructions()),
         })

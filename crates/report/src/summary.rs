@@ -188,8 +188,9 @@ pub fn render(output: &RunOutput) -> String {
     if let Some(h) = &m.host_paging {
         let _ = writeln!(
             out,
-            "  host paging: {} major faults, {} evictions ({} swapped out), {} invalidations, peak {} pages resident, {} cycles per instruction",
+            "  host paging: {} major faults ({} double paging), {} evictions ({} swapped out), {} invalidations, peak {} pages resident, {} cycles per instruction",
             thousands(h.host_major_faults),
+            thousands(h.host_double_paging),
             thousands(h.host_evictions),
             thousands(h.host_swap_outs),
             thousands(h.host_invalidations),

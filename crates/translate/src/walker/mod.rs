@@ -299,6 +299,7 @@ impl Walker {
                 tlb: tlb.as_ref().map(|t| Tlb::nested(t, &host.table, seed)),
                 counters: NestedCounters::default(),
                 host_victims: Vec::new(),
+                guest_swap_outs: Vec::new(),
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
                 guests: Vec::new(),

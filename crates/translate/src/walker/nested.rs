@@ -27,6 +27,8 @@ pub(super) struct Nested {
     /// Guest-physical pages the host evicted (space: the VM), whose
     /// translations the simulator must drop.
     pub host_victims: Vec<PageKey>,
+    /// Frames of pages a guest just wrote to its swap (kept for capacity).
+    pub guest_swap_outs: Vec<(u64, u32)>,
 }
 
 /// A guest-physical address translated through the host.
@@ -50,7 +52,20 @@ impl Nested {
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
         if found.faulted {
+            if self.host.pager.is_some() {
+                if let Some(pager) = &mut guest.pager {
+                    pager.record_swap_outs();
+                }
+            }
             guest.page_in(request.local, request.va, &found, shared.invalidate);
+            if let Some(pager) = &mut guest.pager {
+                pager.take_swapped_out_frames(&mut self.guest_swap_outs);
+            }
+            let mut frames = std::mem::take(&mut self.guest_swap_outs);
+            for (frame, shift) in frames.drain(..) {
+                self.back_for_guest_swap_out(request.vm, Gpa(frame), shift);
+            }
+            self.guest_swap_outs = frames;
         }
         shared.counters.accessed_bits_set += u64::from(found.set_accessed);
         shared.counters.dirty_bits_set += u64::from(found.set_dirty);
@@ -94,6 +109,29 @@ impl Nested {
             paging: false,
         };
         (outcome, host_faults)
+    }
+
+    /// A guest of VM `vm` writes the page at `base` (of `shift`) to its
+    /// swap, reading it: each of its host pages the host swapped out must
+    /// come back first (double paging). The hypervisor does it in
+    /// software, with no EPT violation.
+    #[cold]
+    fn back_for_guest_swap_out(&mut self, vm: usize, base: Gpa, shift: u32) {
+        let end = base.raw() + (1u64 << shift);
+        let mut at = base.raw();
+        while at < end {
+            let gpa = Gpa(at);
+            let found = self.host.tables.walk(vm, gpa, false, &mut self.host.frames);
+            if found.faulted {
+                self.host.page_in(vm, gpa, &found, &mut self.host_victims);
+                if found.major {
+                    let pager = self.host.pager.as_deref_mut().expect("a host limit");
+                    let units = pager.units_of(found.page_shift);
+                    pager.count_double_paging(units);
+                }
+            }
+            at = (at >> found.page_shift << found.page_shift) + (1u64 << found.page_shift);
+        }
     }
 
     /// Translates a guest-physical address of `request`'s VM through the

@@ -36,6 +36,11 @@ pub struct PagingCounters {
     pub cycles: u64,
     /// The most pages resident at once.
     pub resident_peak: u64,
+    /// Host: swap-ins the guests' own swap-outs forced (double paging): a
+    /// guest wrote to its swap a page the host had swapped out.
+    pub double_paging: u64,
+    /// Their cycles (major faults), part of `cycles`.
+    pub double_paging_cycles: u64,
 }
 
 impl PagingCounters {
@@ -56,6 +61,8 @@ impl PagingCounters {
         self.invalidations += other.invalidations;
         self.cycles = self.cycles.saturating_add(other.cycles);
         self.resident_peak += other.resident_peak;
+        self.double_paging += other.double_paging;
+        self.double_paging_cycles = self.double_paging_cycles.saturating_add(other.double_paging_cycles);
     }
 }
 
@@ -72,6 +79,11 @@ pub struct Pager {
     /// The limit also holds the page tables' own pages (the host's: its
     /// frames back them too), which are never evicted.
     pins_tables: bool,
+    /// A guest's under a host limit: the frames of dirty victims, which
+    /// the guest reads to write them to its swap (the host may have to
+    /// bring them back first), until `take_swapped_out_frames`.
+    records_swap_outs: bool,
+    swapped_out_frames: Vec<(u64, u32)>,
     counters: PagingCounters,
 }
 
@@ -83,6 +95,8 @@ impl Pager {
             smallest,
             invalidate_on_clear: paging.clock_clear_flushes,
             pins_tables: false,
+            records_swap_outs: false,
+            swapped_out_frames: Vec::new(),
             counters: PagingCounters::default(),
         }
     }
@@ -91,6 +105,31 @@ impl Pager {
     /// now on, whatever `clock_clear_flushes` says.
     pub fn invalidate_on_clear(&mut self) {
         self.invalidate_on_clear = true;
+    }
+
+    /// From now on the frames of dirty victims are kept for
+    /// `take_swapped_out_frames`.
+    pub fn record_swap_outs(&mut self) {
+        self.records_swap_outs = true;
+    }
+
+    /// The (frame, page shift) of each page swapped out since the last
+    /// call, in order.
+    pub fn take_swapped_out_frames(&mut self, into: &mut Vec<(u64, u32)>) {
+        into.append(&mut self.swapped_out_frames);
+    }
+
+    /// A swap-in of `units` smallest pages that a guest's swap-out forced
+    /// (its cycles were charged with the major fault).
+    pub fn count_double_paging(&mut self, units: u64) {
+        self.counters.double_paging += 1;
+        let cycles = u64::from(self.paging.costs.major_fault).saturating_mul(units);
+        self.counters.double_paging_cycles = self.counters.double_paging_cycles.saturating_add(cycles);
+    }
+
+    /// Smallest pages in a page of `shift`.
+    pub fn units_of(&self, shift: u32) -> u64 {
+        1 << (shift - self.smallest)
     }
 
     /// The page tables' own pages count against the limit from now on.
@@ -179,6 +218,9 @@ impl<In: Address, Out: Address> Tables<In, Out> {
             counters.invalidations += 1;
             counters.charge(costs.invalidation, 1);
             invalidate.push(victim);
+            if dirty && pager.records_swap_outs {
+                pager.swapped_out_frames.push((frame.raw(), victim.shift));
+            }
         }
         pager.residency.record_peak();
     }

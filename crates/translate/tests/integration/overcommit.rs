@@ -161,3 +161,55 @@ fn host_limits_are_checked_at_resolution() {
     let host = config.host.unwrap().memory;
     assert_eq!(host.replacement, Some(mmusim_translate::config::PageReplacement::Clock), "clock by default");
 }
+
+#[test]
+fn double_paging_by_hand() {
+    // One VM whose guest keeps 3 pages (FIFO) on a host that backs its
+    // root and 2 more pages (16 KiB with its own root, FIFO); stores to a,
+    // b, c, d, e. Host frames: root0, then each page's frame Fx.
+    // 1-3. host: root0, Fa; Fb; Fc evicts root0 (dirty). Guest: a, b, c.
+    // 4. d: the guest evicts a (dirty: to its swap; Fa is resident at the
+    //    host, so no double paging) and frees Fa; root0 comes back (major)
+    //    and evicts Fa (dirty), Fd evicts Fb (dirty).
+    // 5. e: the guest takes Fa again (the frame it freed last) and evicts
+    //    b, whose frame Fb the host swapped out in 4: the host brings Fb
+    //    back first (double paging, a major fault), evicting Fc; then
+    //    Fa comes back for e (major), evicting root0.
+    let mut sim = small_host_with_guest_limit();
+    let trace: Vec<Access> = (1..=5).map(|page| at(0, Kind::Store, page)).collect();
+    let report = run(&mut sim, &trace);
+    let host = report.host_paging.clone().unwrap();
+    assert_eq!(host.double_paging, 1);
+    assert_eq!(host.swap_ins, 3, "root0 in 4, Fb and Fa in 5");
+    assert_eq!((host.evictions, host.swap_outs), (5, 5), "root0 came back in 4 to be written (a fault in d)");
+    let costs = mmusim_translate::config::PagingCosts::default();
+    assert_eq!(host.double_paging_cycles, u64::from(costs.major_fault));
+    assert_eq!(
+        report.exits.unwrap().host_page_fault,
+        2 + 1 + 1 + 2 + 1,
+        "Fb's swap-in is the hypervisor's, no EPT violation"
+    );
+    let guest = report.paging.unwrap();
+    assert_eq!((report.faults, guest.evictions, guest.swap_outs), (5, 2, 2));
+    // Without a host limit nothing is double-paged, and the guest pages
+    // the same.
+    let mut unlimited = small_host_with_guest_limit_toml();
+    unlimited = unlimited.replace("[host.memory]\nresident = \"16KiB\"\nreplacement = \"fifo\"\n", "");
+    let plain = run(&mut crate::common::machine(&unlimited), &trace);
+    assert_eq!(plain.host_paging, None);
+    assert_eq!(plain.paging.unwrap(), guest);
+}
+
+fn small_host_with_guest_limit_toml() -> String {
+    let table = "format = \"custom\"\nindex_bits = [9]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n";
+    format!(
+        "mode = \"nested\"\n[page_table]\n{table}[host.page_table]\n{table}\
+         [memory]\nsize = \"64KiB\"\nresident = \"12KiB\"\nreplacement = \"fifo\"\n\
+         [tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 4\n\
+         [host.memory]\nresident = \"16KiB\"\nreplacement = \"fifo\"\n"
+    )
+}
+
+fn small_host_with_guest_limit() -> Simulator {
+    crate::common::machine(&small_host_with_guest_limit_toml())
+}
