@@ -239,6 +239,10 @@ pub struct Metrics {
     /// absent without one.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub host_paging: Option<HostPagingMetrics>,
+    /// The host's paging by VM (`host_paging_by_vm.vm1.major_faults`, by
+    /// the trace's VM id); absent without a host limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_paging_by_vm: Option<Vec<VmHostPagingMetrics>>,
     /// `memory.curve`: paging under LRU at each of its limits, named by the
     /// limit (`memory_curve.64KiB.major_faults`); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -343,6 +347,17 @@ impl HostPagingMetrics {
             host_paging_cycles_per_instruction: ratio(host.cycles, report.instructions()),
         })
     }
+}
+
+/// The host's paging of one VM's guest-physical pages.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VmHostPagingMetrics {
+    /// `vm` and the trace's VM id.
+    pub name: String,
+    pub major_faults: u64,
+    pub evictions: u64,
+    pub swap_outs: u64,
+    pub double_paging: u64,
 }
 
 /// Paging under LRU at one limit of `memory.curve`: what a run with that
@@ -548,6 +563,19 @@ impl Metrics {
                 huge_pages_denied: h.denied,
             }),
             host_paging: HostPagingMetrics::of(report),
+            host_paging_by_vm: report.host_paging.as_ref().map(|_| {
+                report
+                    .host_paging_by_vm
+                    .iter()
+                    .map(|(vm, c)| VmHostPagingMetrics {
+                        name: format!("vm{vm}"),
+                        major_faults: c.major_faults,
+                        evictions: c.evictions,
+                        swap_outs: c.swap_outs,
+                        double_paging: c.double_paging,
+                    })
+                    .collect()
+            }),
             memory_curve: CurvePointMetrics::of(report),
             thp_promotions: report.promotions,
             promotion_invalidations: report.run.promotion_invalidations,

@@ -126,6 +126,11 @@ impl AddressSpaces {
         self.placement.len()
     }
 
+    /// The trace's id of VM `vm`.
+    pub fn trace_vm(&self, vm: VmId) -> Option<u16> {
+        self.vms.iter().find(|(_, &v)| v == vm).map(|(&id, _)| id)
+    }
+
     /// The address spaces of VM `vm` seen so far.
     pub fn spaces_of(&self, vm: VmId) -> impl Iterator<Item = SpaceId> + '_ {
         self.placement.iter().enumerate().filter(move |(_, &(v, _))| v == vm).map(|(space, _)| SpaceId(space))

@@ -71,6 +71,12 @@ impl Simulator {
             huge_pages: tables.huge_pages(),
             memory_curve: self.memory_curve.as_ref().map(|curve| curve.points()),
             host_paging: walker.host_paging().map(|(counters, _)| counters),
+            host_paging_by_vm: walker.host_paging().map_or_else(Vec::new, |(_, mut by_vm)| {
+                // Every VM seen, those the host never paged too.
+                by_vm.resize(self.spaces.vms().max(by_vm.len()), Default::default());
+                let id = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
+                by_vm.into_iter().enumerate().map(|(vm, counts)| (id(vm), counts)).collect()
+            }),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,
             vms: self.spaces.vms() as u64,
@@ -141,6 +147,9 @@ pub struct SimReport {
     /// What paging under a host limit (`host.memory.resident`, nested)
     /// did; its major faults are its `swap_ins`. `None` without one.
     pub host_paging: Option<crate::walker::PagingCounters>,
+    /// The host's paging by the VM whose page it was, by the trace's VM id
+    /// (VMs in order of appearance); empty without a host limit.
+    pub host_paging_by_vm: Vec<(u16, crate::walker::VmPagingCounters)>,
     /// `memory.curve`: paging under LRU at each of its limits.
     pub memory_curve: Option<Vec<crate::memory_curve::CurvePoint>>,
     /// THP promotions.

@@ -33,7 +33,7 @@ mod paging;
 mod shadow;
 
 use crate::residency::PageKey;
-pub use paging::{Pager, PagingCounters};
+pub use paging::{Pager, PagingCounters, VmPagingCounters};
 
 use nested::Nested;
 use shadow::Shadow;
@@ -289,6 +289,7 @@ impl Walker {
                     if let Some(pager) = &mut tables.pager {
                         // Host frames back the host's tables too.
                         pager.pin_tables();
+                        pager.count_by_space();
                     }
                     tables
                 },
@@ -427,12 +428,15 @@ impl Walker {
         }
     }
 
-    /// What paging under a host limit did (nested); `None` without one.
-    pub fn host_paging(&self) -> Option<(PagingCounters, u64)> {
+    /// What paging under a host limit did (nested), in total and by VM
+    /// (numbered in order of appearance); `None` without one.
+    pub fn host_paging(&self) -> Option<(PagingCounters, Vec<VmPagingCounters>)> {
         match &self.mmu {
-            Mmu::Nested(nested) => {
-                nested.host.pager.as_ref().map(|pager| (pager.counters(), nested.host.tables.major_faults()))
-            }
+            Mmu::Nested(nested) => nested
+                .host
+                .pager
+                .as_ref()
+                .map(|pager| (pager.counters(), pager.by_space().unwrap_or_default().to_vec())),
             _ => None,
         }
     }

@@ -127,7 +127,7 @@ impl Nested {
                 if found.major {
                     let pager = self.host.pager.as_deref_mut().expect("a host limit");
                     let units = pager.units_of(found.page_shift);
-                    pager.count_double_paging(units);
+                    pager.count_double_paging(vm, units);
                 }
             }
             at = (at >> found.page_shift << found.page_shift) + (1u64 << found.page_shift);

@@ -66,6 +66,15 @@ impl PagingCounters {
     }
 }
 
+/// A host's paging counted by the VM whose guest-physical page it was.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VmPagingCounters {
+    pub major_faults: u64,
+    pub evictions: u64,
+    pub swap_outs: u64,
+    pub double_paging: u64,
+}
+
 /// One memory's resident set and what paging it cost.
 #[derive(Clone, Debug)]
 pub struct Pager {
@@ -84,6 +93,8 @@ pub struct Pager {
     /// bring them back first), until `take_swapped_out_frames`.
     records_swap_outs: bool,
     swapped_out_frames: Vec<(u64, u32)>,
+    /// The host's: counts by the address space (VM) of the page.
+    by_space: Option<Vec<VmPagingCounters>>,
     counters: PagingCounters,
 }
 
@@ -97,6 +108,7 @@ impl Pager {
             pins_tables: false,
             records_swap_outs: false,
             swapped_out_frames: Vec::new(),
+            by_space: None,
             counters: PagingCounters::default(),
         }
     }
@@ -121,10 +133,31 @@ impl Pager {
 
     /// A swap-in of `units` smallest pages that a guest's swap-out forced
     /// (its cycles were charged with the major fault).
-    pub fn count_double_paging(&mut self, units: u64) {
+    pub fn count_double_paging(&mut self, space: usize, units: u64) {
         self.counters.double_paging += 1;
+        if let Some(counts) = self.space_counts(space) {
+            counts.double_paging += 1;
+        }
         let cycles = u64::from(self.paging.costs.major_fault).saturating_mul(units);
         self.counters.double_paging_cycles = self.counters.double_paging_cycles.saturating_add(cycles);
+    }
+
+    /// Counts by address space from now on (the host's, by VM).
+    pub fn count_by_space(&mut self) {
+        self.by_space = Some(Vec::new());
+    }
+
+    /// The counts by address space, if kept.
+    pub fn by_space(&self) -> Option<&[VmPagingCounters]> {
+        self.by_space.as_deref()
+    }
+
+    fn space_counts(&mut self, space: usize) -> Option<&mut VmPagingCounters> {
+        let counts = self.by_space.as_mut()?;
+        if counts.len() <= space {
+            counts.resize(space + 1, VmPagingCounters::default());
+        }
+        Some(&mut counts[space])
     }
 
     /// Smallest pages in a page of `shift`.
@@ -164,6 +197,9 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         let page = PageKey { space, base: va.raw() >> shift << shift, shift };
         let costs = pager.paging.costs;
         if found.major {
+            if let Some(counts) = pager.space_counts(space) {
+                counts.major_faults += 1;
+            }
             pager.counters.swap_ins += 1;
             pager.counters.charge(costs.major_fault, pager.units(page));
         } else {
@@ -218,6 +254,10 @@ impl<In: Address, Out: Address> Tables<In, Out> {
             counters.invalidations += 1;
             counters.charge(costs.invalidation, 1);
             invalidate.push(victim);
+            if let Some(counts) = pager.space_counts(victim.space) {
+                counts.evictions += 1;
+                counts.swap_outs += u64::from(dirty);
+            }
             if dirty && pager.records_swap_outs {
                 pager.swapped_out_frames.push((frame.raw(), victim.shift));
             }

@@ -60,6 +60,11 @@ fn host_swapping_by_hand() {
     assert_eq!(host.swap_ins, 4, "major faults: root0 and a0 in 5, root1 and b1 in 6");
     assert_eq!((host.evictions, host.swap_outs, host.invalidations), (5, 4, 5));
     assert_eq!(host.resident_peak, 4);
+    // By the VM whose page it was: VM 0 lost root0, a0 and c0 and got
+    // root0 and a0 back; VM 1 lost root1 and b1 and got both back.
+    let by_vm: Vec<(u16, [u64; 3])> =
+        report.host_paging_by_vm.iter().map(|(vm, c)| (*vm, [c.major_faults, c.evictions, c.swap_outs])).collect();
+    assert_eq!(by_vm, [(0, [2, 3, 2]), (1, [2, 2, 2])]);
     assert_eq!(report.exits.unwrap().host_page_fault, 2 + 2 + 1 + 2 + 2, "every host fault is an EPT violation");
     let data = &report.tlbs[0].counters;
     assert_eq!((report.walks.walks, data.total_hits()), (5, 1));
@@ -109,6 +114,8 @@ fn a_host_limit_the_vms_fit_in_changes_nothing_but_adds_its_counts() {
         host.memory.replacement = Some(toml::Value::from(replacement).try_into().unwrap());
         let mut report = run(&mut Simulator::new(&limited).unwrap(), &trace);
         let paging = report.host_paging.take().unwrap();
+        let by_vm = std::mem::take(&mut report.host_paging_by_vm);
+        assert!(by_vm.len() == 2 && by_vm.iter().all(|(_, c)| *c == Default::default()), "{replacement}");
         assert_eq!((paging.evictions, paging.swap_ins, paging.invalidations), (0, 0, 0), "{replacement}");
         let pages = report.faults + report.page_tables.iter().map(|l| l.nodes).sum::<u64>();
         assert_eq!(paging.resident_peak, pages, "{replacement}: both programs' pages and guest table nodes");
@@ -137,6 +144,15 @@ fn under_a_tight_host_limit_the_books_balance_in_every_policy() {
         assert!(faults - paging.evictions <= paging.resident_peak, "{replacement}: resident at the end");
         assert!(paging.resident_peak <= 256, "{replacement}");
         assert_eq!(paging.invalidations, paging.evictions, "{replacement}: clearing accessed bits does not invalidate");
+        let by_vm = &report.host_paging_by_vm;
+        assert_eq!(by_vm.iter().map(|(vm, _)| *vm).collect::<Vec<_>>(), [0, 1]);
+        let sum =
+            |f: fn(&mmusim_translate::walker::VmPagingCounters) -> u64| by_vm.iter().map(|(_, c)| f(c)).sum::<u64>();
+        assert_eq!(
+            [sum(|c| c.major_faults), sum(|c| c.evictions), sum(|c| c.swap_outs)],
+            [paging.swap_ins, paging.evictions, paging.swap_outs],
+            "{replacement}: the VMs' counts add up"
+        );
         seen.push((replacement, seed, paging));
     }
     assert_eq!(seen[2].2, seen[3].2, "random is the seed's");
