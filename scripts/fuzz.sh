@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
         seed config paging.toml "" /tmp/mmusim-fuzz-paging.toml
         printf '[memory]\ncurve = ["1MiB", "64KiB", "16MiB"]\nresident = "256KiB"\nreplacement = "lru"\n' >/tmp/mmusim-fuzz-curve.toml
         seed config curve.toml "" /tmp/mmusim-fuzz-curve.toml
-        printf 'mode = "nested"\n[host.memory]\nresident = "64MiB"\nreplacement = "random"\nclock_clear_flushes = true\n' >/tmp/mmusim-fuzz-host.toml
+        printf 'mode = "nested"\n[memory]\nresident = "1MiB"\n[host.memory]\nresident = "64MiB"\nreplacement = "random"\nclock_clear_flushes = true\n[[balloon]]\nvm = 1\nat = 100\npages = 16\n' >/tmp/mmusim-fuzz-host.toml
         seed config host.toml "" /tmp/mmusim-fuzz-host.toml ;;
     sweep) for f in configs/sweeps/*.toml configs/ci/*.toml; do seed sweep "$(basename "$f")" "" "$f"; done ;;
     tables)

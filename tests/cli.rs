@@ -1351,15 +1351,30 @@ fn the_overcommit_sweep_swaps_less_as_the_host_has_more() {
     let mut reader = csv::Reader::from_reader(table.as_bytes());
     let header = reader.headers().unwrap().clone();
     let column = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no {name} column"));
-    let (policy, majors, peak) =
-        (column("host.memory.replacement"), column("host_major_faults"), column("host_resident_peak"));
+    let (policy, majors, peak, balloon, limit) = (
+        column("host.memory.replacement"),
+        column("host_major_faults"),
+        column("host_resident_peak"),
+        column("balloon_pages"),
+        column("host.memory.resident"),
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 4 * 3);
+    assert_eq!(rows.len(), 4 * 3 * 2);
+    let host_faults = |name: &str, pages: &str| -> Vec<u64> {
+        rows.iter().filter(|r| &r[policy] == name && &r[balloon] == pages).map(|r| r[majors].parse().unwrap()).collect()
+    };
     for name in ["clock", "fifo", "random"] {
-        let faults: Vec<u64> = rows.iter().filter(|r| &r[policy] == name).map(|r| r[majors].parse().unwrap()).collect();
-        assert!(faults[0] > faults[1] && faults[1] > 0, "{name}: {faults:?}");
-        assert_eq!(faults[3], 0, "{name}: 2 MiB holds both VMs");
+        // Host swapping alone: fewer swap-ins as the host has more.
+        let alone = host_faults(name, "0");
+        assert!(alone[0] > alone[1] && alone[1] > alone[2] && alone[2] > 0, "{name}: {alone:?}");
+        assert_eq!(alone[3], 0, "{name}: 2 MiB holds both VMs");
+        // Balloons of 144 pages each leave the guests 448 KiB: from 1 MiB
+        // on the host swaps nothing (the guests page by their own clock).
+        let ballooned = host_faults(name, "288");
+        assert_eq!(ballooned[1..], [0, 0, 0], "{name}");
+        assert!(ballooned[1] < alone[1], "{name}: ballooning takes fewer host swap-ins");
     }
+    assert!(rows.iter().all(|r| r[limit].ends_with("iB")));
     let peaks: Vec<u64> = rows.iter().map(|r| r[peak].parse().unwrap()).collect();
     assert!(peaks.iter().all(|&p| p <= 512), "{peaks:?}");
     // A run says what the host's paging did.

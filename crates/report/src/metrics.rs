@@ -243,6 +243,9 @@ pub struct Metrics {
     /// the trace's VM id); absent without a host limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_paging_by_vm: Option<Vec<VmHostPagingMetrics>>,
+    /// With `[[balloon]]`: the balloons' counts, in total and by VM.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub balloon: Option<BalloonMetrics>,
     /// `memory.curve`: paging under LRU at each of its limits, named by the
     /// limit (`memory_curve.64KiB.major_faults`); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,6 +348,62 @@ impl HostPagingMetrics {
             host_double_paging_cycles: host.double_paging_cycles,
             host_paging_cycles: host.cycles,
             host_paging_cycles_per_instruction: ratio(host.cycles, report.instructions()),
+        })
+    }
+}
+
+/// What the balloons did (docs/METRICS.md).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BalloonMetrics {
+    pub balloon_pages: u64,
+    pub balloon_peak: u64,
+    pub balloon_evictions: u64,
+    pub balloon_major_faults: u64,
+    pub balloon_host_frees: u64,
+    pub balloon_by_vm: Vec<VmBalloonMetrics>,
+}
+
+/// One VM's balloon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VmBalloonMetrics {
+    /// `vm` and the trace's VM id.
+    pub name: String,
+    pub pages: u64,
+    pub peak: u64,
+    pub evictions: u64,
+    pub major_faults: u64,
+    pub host_frees: u64,
+    /// The VM's guest paging, balloon or not.
+    pub guest_evictions: u64,
+    pub guest_major_faults: u64,
+}
+
+impl BalloonMetrics {
+    fn of(config: &Config, report: &SimReport) -> Option<BalloonMetrics> {
+        if config.balloon.is_empty() {
+            return None;
+        }
+        let total = report.paging.clone().unwrap_or_default();
+        Some(BalloonMetrics {
+            balloon_pages: total.balloon_pages,
+            balloon_peak: total.balloon_peak,
+            balloon_evictions: total.balloon_evictions,
+            balloon_major_faults: total.balloon_major_faults,
+            balloon_host_frees: total.balloon_host_frees,
+            balloon_by_vm: report
+                .guest_paging_by_vm
+                .iter()
+                .map(|(vm, c)| VmBalloonMetrics {
+                    name: format!("vm{vm}"),
+                    pages: c.balloon_pages,
+                    peak: c.balloon_peak,
+                    evictions: c.balloon_evictions,
+                    major_faults: c.balloon_major_faults,
+                    host_frees: c.balloon_host_frees,
+                    guest_evictions: c.evictions,
+                    guest_major_faults: c.swap_ins,
+                })
+                .collect(),
         })
     }
 }
@@ -563,6 +622,7 @@ impl Metrics {
                 huge_pages_denied: h.denied,
             }),
             host_paging: HostPagingMetrics::of(report),
+            balloon: BalloonMetrics::of(config, report),
             host_paging_by_vm: report.host_paging.as_ref().map(|_| {
                 report
                     .host_paging_by_vm

@@ -198,6 +198,17 @@ pub fn render(output: &RunOutput) -> String {
             rate(h.host_paging_cycles_per_instruction, 4)
         );
     }
+    if let Some(b) = &m.balloon {
+        let _ = writeln!(
+            out,
+            "  balloons: {} pages at the end (peak {}), {} guest evictions and {} major faults they caused, {} host frames freed",
+            thousands(b.balloon_pages),
+            thousands(b.balloon_peak),
+            thousands(b.balloon_evictions),
+            thousands(b.balloon_major_faults),
+            thousands(b.balloon_host_frees)
+        );
+    }
     if let Some(curve) = &m.memory_curve {
         let points: Vec<String> = curve.iter().map(|p| format!("{} {}", p.name, thousands(p.major_faults))).collect();
         let _ = writeln!(out, "  memory curve (LRU), major faults by resident limit: {}", points.join(", "));

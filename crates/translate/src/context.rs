@@ -126,6 +126,11 @@ impl AddressSpaces {
         self.placement.len()
     }
 
+    /// The VM the trace calls `trace_vm`, if it has run.
+    pub fn vm_of_trace(&self, trace_vm: u16) -> Option<VmId> {
+        self.vms.get(&trace_vm).copied()
+    }
+
     /// The trace's id of VM `vm`.
     pub fn trace_vm(&self, vm: VmId) -> Option<u16> {
         self.vms.iter().find(|(_, &v)| v == vm).map(|(&id, _)| id)
@@ -134,14 +139,6 @@ impl AddressSpaces {
     /// The address spaces of VM `vm` seen so far.
     pub fn spaces_of(&self, vm: VmId) -> impl Iterator<Item = SpaceId> + '_ {
         self.placement.iter().enumerate().filter(move |(_, &(v, _))| v == vm).map(|(space, _)| SpaceId(space))
-    }
-
-    /// The tag the nested TLB's entries of VM `vm` carry now, if it may
-    /// hold any: the running VM's, or any VM's with VM tags (without them
-    /// a VM switch empties it).
-    pub fn cached_vm_tag(&self, vm: VmId, current: &Current) -> Option<u32> {
-        (self.policy.vm_tags || current.key.is_some() && vm == current.vm)
-            .then(|| HardwareTag::vm_part(vm, self.policy.vm_tags))
     }
 
     /// VMs seen.

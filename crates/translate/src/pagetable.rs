@@ -559,6 +559,25 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         (Out::from_raw(frame), flags & DIRTY != 0)
     }
 
+    /// Drops a page and its content (the host freeing a ballooned frame's
+    /// backing): a mapped page's entry becomes not present and its frame
+    /// is returned; a swapped-out page's swap copy is forgotten. Its next
+    /// fault is a first touch. Only a page mapped at exactly `page`'s size
+    /// goes.
+    pub fn discard(&mut self, page: PageKey) -> Option<Out> {
+        self.swapped.remove(&page);
+        let (level, slot) = self.mapped_leaf(page.space, page.base)?;
+        if self.level_shift(level) != page.shift {
+            return None;
+        }
+        let frame = self.levels[level].frame(slot);
+        self.levels[level].set_leaf(slot, 0, 0);
+        if let Some(blocks) = &mut self.large {
+            blocks.released(page.shift, 1);
+        }
+        Some(Out::from_raw(frame))
+    }
+
     /// Reads a mapped page's accessed bit and clears it; returns what it
     /// was (what a clock hand does).
     pub fn test_and_clear_accessed(&mut self, page: PageKey) -> bool {

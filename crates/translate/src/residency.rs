@@ -185,6 +185,16 @@ impl Residency {
         self.resident_bytes + self.pinned_bytes > self.limit
     }
 
+    /// Changes the limit (a balloon inflating or deflating); the caller
+    /// evicts what no longer fits.
+    pub fn set_limit(&mut self, bytes: u64) {
+        self.limit = bytes;
+    }
+
+    /// The page no key is: what eviction keeps when no page is being
+    /// admitted.
+    pub const NOTHING: PageKey = NO_PAGE;
+
     /// Sets the bytes the limit holds besides the resident pages, which
     /// are never evicted.
     pub fn set_pinned_bytes(&mut self, bytes: u64) {
@@ -332,12 +342,21 @@ impl Residency {
                 (self.nodes[id as usize].key, VictimReason::Policy)
             }
             PageReplacement::Random => {
-                let keep_id = self.index[&keep];
-                let last = self.dense.len() - 1;
-                let drawn = self.dense[self.rng.below(last as u64) as usize];
-                // Drawn among all but one position: the page being admitted
-                // stands in for the last one if drawn.
-                let id = if drawn == keep_id { self.dense[last] } else { drawn };
+                let id = match self.index.get(&keep) {
+                    Some(&keep_id) => {
+                        let last = self.dense.len() - 1;
+                        let drawn = self.dense[self.rng.below(last as u64) as usize];
+                        // Drawn among all but one position: the page being
+                        // admitted stands in for the last one if drawn.
+                        if drawn == keep_id {
+                            self.dense[last]
+                        } else {
+                            drawn
+                        }
+                    }
+                    // Nothing to keep (a balloon inflating): any page.
+                    None => self.dense[self.rng.below(self.dense.len() as u64) as usize],
+                };
                 (self.nodes[id as usize].key, VictimReason::Policy)
             }
             PageReplacement::Clock => loop {

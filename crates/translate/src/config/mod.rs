@@ -103,6 +103,10 @@ pub struct Config {
     /// What VM exits cost, and timer exits (nested and shadow modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exits: Option<ExitConfig>,
+    /// Nested: each VM's balloon over time (`[[balloon]]`), in the order
+    /// of `at` once resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub balloon: Vec<BalloonStep>,
 }
 
 fn default_name() -> String {
@@ -127,6 +131,7 @@ impl Default for Config {
             nested: None,
             context: ContextConfig::default(),
             exits: None,
+            balloon: Vec::new(),
         }
     }
 }
@@ -190,6 +195,7 @@ impl Config {
             return Err(ConfigError::at("context.ids", "must be 1 to 65536"));
         }
         check_ranges(&config)?;
+        resolve_balloon(&mut config, &shape)?;
         if config.translation_shifts().len() > crate::pagetable::MAX_LEVELS {
             return Err(ConfigError::at(
                 "host.page_table.page_sizes",

@@ -488,6 +488,62 @@ fn resolve_paging(memory: &mut MemoryConfig, shape: &TableShape, pages: &PagesCo
     Ok(())
 }
 
+/// One step of a VM's balloon: from instruction `at` on (counted over the
+/// run), the balloon driver in VM `vm` (the trace's VM id) holds `pages`
+/// of the guest's smallest pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalloonStep {
+    pub vm: u16,
+    #[serde(default)]
+    pub at: u64,
+    pub pages: u64,
+}
+
+/// `[[balloon]]`: nested mode with a guest limit, each step leaving the
+/// guest room for its largest page; steps sorted by `at` (then VM), no two
+/// for one VM at one instruction.
+pub(super) fn resolve_balloon(config: &mut Config, shape: &TableShape) -> Result<(), ConfigError> {
+    if config.balloon.is_empty() {
+        return Ok(());
+    }
+    if config.mode != Mode::Nested {
+        return Err(ConfigError::at("balloon", "ballooning is modelled in nested mode only so far"));
+    }
+    let Some(resident) = config.memory.resident else {
+        return Err(ConfigError::at(
+            "balloon",
+            "a balloon takes pages from the guest's memory: set the guest's size as memory.resident",
+        ));
+    };
+    let smallest = 1u64 << shape.offset_bits;
+    let largest = config.pages.ranges.iter().map(|r| r.size.0).chain(config.pages.size.map(|s| s.0));
+    let largest = largest.chain(config.pages.large.map(|s| s.0)).max().unwrap_or(smallest).max(smallest);
+    for step in &config.balloon {
+        if step.pages.saturating_mul(smallest).saturating_add(largest) > resident.0 {
+            return Err(ConfigError::at(
+                "balloon",
+                format!(
+                    "{} pages of {} in VM {} leave no room in memory.resident ({}) for a {} page",
+                    step.pages,
+                    ByteSize(smallest),
+                    step.vm,
+                    resident,
+                    ByteSize(largest)
+                ),
+            ));
+        }
+    }
+    config.balloon.sort_by_key(|step| (step.at, step.vm));
+    if let Some(pair) = config.balloon.windows(2).find(|p| (p[0].at, p[0].vm) == (p[1].at, p[1].vm)) {
+        return Err(ConfigError::at(
+            "balloon",
+            format!("two steps for VM {} at instruction {}", pair[0].vm, pair[0].at),
+        ));
+    }
+    Ok(())
+}
+
 /// The most limits one memory curve takes (a page's state holds one of
 /// them).
 pub const MAX_CURVE_LIMITS: usize = 128;

@@ -123,6 +123,17 @@ pub struct Simulator {
     va_bits: u32,
     /// The instruction count at which the next timer exit happens.
     next_timer: u64,
+    /// The instruction count at which the next scheduled event (a timer
+    /// exit, a balloon step) happens: runs of hits stop before it.
+    next_event: u64,
+    /// `[[balloon]]` steps, by instruction; the next one to apply.
+    balloon_steps: Vec<crate::config::BalloonStep>,
+    next_balloon_step: usize,
+    /// Each VM's balloon target by the trace's VM id, for VMs that have
+    /// not run yet too.
+    balloon_targets: rustc_hash::FxHashMap<u16, u64>,
+    /// VMs whose first run has applied their balloon target.
+    balloon_vms_seen: usize,
     /// The translation sizes, for per-size counters.
     sizes: crate::size::PageSizes,
     /// The last reference left the fast path: the next one is unlikely to
@@ -249,7 +260,7 @@ impl Simulator {
             let costs = config.memory.costs.expect("resolved with a curve");
             Box::new(MemoryCurve::new(limits, page_shift, shape.offset_bits, costs, config.mode.is_virtualized()))
         });
-        Ok(Simulator {
+        let mut sim = Simulator {
             memory_curve,
             first_tlb,
             tracks_every_reference,
@@ -267,12 +278,19 @@ impl Simulator {
             spaces: AddressSpaces::new(&machine.context),
             current: Current::none(),
             next_timer: if timer == 0 { u64::MAX } else { timer },
+            next_event: if timer == 0 { u64::MAX } else { timer },
+            balloon_steps: Vec::new(),
+            next_balloon_step: 0,
+            balloon_targets: rustc_hash::FxHashMap::default(),
+            balloon_vms_seen: 0,
             sizes: crate::size::PageSizes::new(machine.translation_shifts.clone()),
             left_fast_path: false,
             counters: RunCounters::default(),
             context_counters: ContextCounters::default(),
             machine,
-        })
+        };
+        sim.schedule_balloon();
+        Ok(sim)
     }
 
     /// Turns the fast paths off (runs of hits, hits on most recently used
@@ -354,7 +372,7 @@ impl Simulator {
         // Fetches before the one at which the next timer exit happens: that
         // one must go through `access`.
         let fetches_before = self.counters.references[Kind::Fetch];
-        let fetch_limit = self.next_timer.saturating_sub(1).saturating_sub(fetches_before);
+        let fetch_limit = self.next_event.saturating_sub(1).saturating_sub(fetches_before);
         let (mut fetches, mut loads, mut stores, mut modifies) = (0u64, 0u64, 0u64, 0u64);
         // The last page of each path found a hit, in registers: within the
         // run nothing changes state, so it stays one.
@@ -449,8 +467,8 @@ impl Simulator {
         if self.current.key != Some((access.vm, access.context)) {
             self.switch_to(access.vm, access.context);
         }
-        if self.counters.references[Kind::Fetch] == self.next_timer && access.kind == Kind::Fetch {
-            self.timer_exit();
+        if self.counters.references[Kind::Fetch] == self.next_event && access.kind == Kind::Fetch {
+            self.scheduled_events();
         }
         let write = access.kind.writes();
         let instruction = access.kind == Kind::Fetch;

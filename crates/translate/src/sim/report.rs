@@ -70,6 +70,12 @@ impl Simulator {
             paging: tables.paging(),
             huge_pages: tables.huge_pages(),
             memory_curve: self.memory_curve.as_ref().map(|curve| curve.points()),
+            guest_paging_by_vm: if config.balloon.is_empty() {
+                Vec::new()
+            } else {
+                let id = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
+                walker.guest_paging_by_vm().into_iter().enumerate().map(|(vm, c)| (id(vm), c)).collect()
+            },
             host_paging: walker.host_paging().map(|(counters, _)| counters),
             host_paging_by_vm: walker.host_paging().map_or_else(Vec::new, |(_, mut by_vm)| {
                 // Every VM seen, those the host never paged too.
@@ -150,6 +156,9 @@ pub struct SimReport {
     /// The host's paging by the VM whose page it was, by the trace's VM id
     /// (VMs in order of appearance); empty without a host limit.
     pub host_paging_by_vm: Vec<(u16, crate::walker::VmPagingCounters)>,
+    /// With `[[balloon]]`: each VM's guest paging (its balloon's counts
+    /// among them), by the trace's VM id; empty otherwise.
+    pub guest_paging_by_vm: Vec<(u16, crate::walker::PagingCounters)>,
     /// `memory.curve`: paging under LRU at each of its limits.
     pub memory_curve: Option<Vec<crate::memory_curve::CurvePoint>>,
     /// THP promotions.

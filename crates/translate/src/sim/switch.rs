@@ -2,6 +2,8 @@
 //! cached translations: switches under the `[context]` policy, flushes,
 //! id recycles and shootdowns.
 
+use mmusim_trace::Kind;
+
 use super::{Simulator, Walker};
 use crate::config::Mode;
 use crate::context::SwitchKind;
@@ -34,7 +36,15 @@ impl Simulator {
             self.context_counters.id_recycles += 1;
             self.invalidate(|tag, _, _| tag == stale.0, |walker| walker.flush_tag(stale.0));
         }
+        let new_vm = self.spaces.vms() > self.balloon_vms_seen;
         self.current = switch.current;
+        if new_vm {
+            // A VM's first run: its balloon starts at its target.
+            self.balloon_vms_seen = self.spaces.vms();
+            if let Some(&pages) = self.balloon_targets.get(&trace_vm) {
+                self.inflate(self.current.vm.0, pages);
+            }
+        }
     }
 
     /// Empties every TLB and page-walk cache.
@@ -83,6 +93,48 @@ impl Simulator {
         (shared, lost)
     }
 
+    /// `[[balloon]]`: steps at instruction 0 set the targets VMs start
+    /// with; the first later one is the next scheduled event.
+    pub(super) fn schedule_balloon(&mut self) {
+        self.balloon_steps = self.lanes[0].config.balloon.clone();
+        while let Some(step) = self.balloon_steps.get(self.next_balloon_step).filter(|s| s.at == 0) {
+            self.balloon_targets.insert(step.vm, step.pages);
+            self.next_balloon_step += 1;
+        }
+        self.next_event = self.next_timer.min(self.next_balloon_at());
+    }
+
+    fn next_balloon_at(&self) -> u64 {
+        self.balloon_steps.get(self.next_balloon_step).map_or(u64::MAX, |s| s.at)
+    }
+
+    /// The instruction count reached `next_event`: a timer exit, balloon
+    /// steps, or both.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn scheduled_events(&mut self) {
+        let fetches = self.counters.references[Kind::Fetch];
+        if fetches == self.next_timer {
+            self.timer_exit();
+        }
+        while let Some(&step) = self.balloon_steps.get(self.next_balloon_step).filter(|s| s.at <= fetches) {
+            self.next_balloon_step += 1;
+            self.balloon_targets.insert(step.vm, step.pages);
+            if let Some(vm) = self.spaces.vm_of_trace(step.vm) {
+                self.inflate(vm.0, step.pages);
+            }
+        }
+        self.next_event = self.next_timer.min(self.next_balloon_at());
+    }
+
+    /// VM `vm`'s balloon holds `pages` from now on.
+    fn inflate(&mut self, vm: usize, pages: u64) {
+        let running = (self.current.vm.0, self.current.vm_tag);
+        if self.lanes[0].walker.balloon(vm, pages, running) {
+            self.invalidate_paged();
+        }
+    }
+
     /// A timer exit: the hypervisor runs, and without VM tags the TLBs do
     /// not survive it.
     #[cold]
@@ -122,10 +174,8 @@ impl Simulator {
         // translation and walk-cache entry of the VM's address spaces, go.
         self.lanes[0].walker.take_host_invalidations(&mut pages);
         for page in pages.drain(..) {
+            // (The walker dropped the nested TLB's entries already.)
             let vm = crate::context::VmId(page.space);
-            if let Some(vm_tag) = self.spaces.cached_vm_tag(vm, &self.current) {
-                self.lanes[0].walker.invalidate_nested(vm_tag, page.base, page.shift);
-            }
             let tags: Vec<u32> = self
                 .spaces
                 .spaces_of(vm)

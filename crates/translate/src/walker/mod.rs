@@ -301,6 +301,7 @@ impl Walker {
                 counters: NestedCounters::default(),
                 host_victims: Vec::new(),
                 guest_swap_outs: Vec::new(),
+                vm_tags: machine.context.vm_tags,
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
                 guests: Vec::new(),
@@ -418,14 +419,29 @@ impl Walker {
         }
     }
 
-    /// Drops the nested TLB's entries for the guest-physical page `(base,
-    /// shift)` of the VM tagged `vm_tag`.
-    pub fn invalidate_nested(&mut self, vm_tag: u32, base: u64, shift: u32) {
-        if let Mmu::Nested(nested) = &mut self.mmu {
-            if let Some(tlb) = &mut nested.tlb {
-                tlb.invalidate_page(vm_tag, base, shift);
+    /// VM `vm` (numbered in order of appearance) has its balloon driver
+    /// hold `pages` pages from now on (nested, with a guest limit); returns
+    /// whether translations must be invalidated (`take_invalidations`,
+    /// `take_host_invalidations`).
+    /// `running`: the VM running (in order of appearance) and its VM tag.
+    pub fn balloon(&mut self, vm: usize, pages: u64, (running_vm, vm_tag): (usize, u32)) -> bool {
+        let Mmu::Nested(nested) = &mut self.mmu else { return false };
+        Walker::guest(&self.guest_template, &mut nested.guests, vm, false);
+        let pending = self.invalidate.len();
+        nested.balloon(vm, pages, &mut self.invalidate, nested::Running { vm: running_vm, vm_tag });
+        // The guest numbers its address spaces within the VM; each evicted
+        // page's was numbered for the run when it walked.
+        if let Some(spaces) = self.run_spaces.get(vm) {
+            for page in &mut self.invalidate[pending..] {
+                page.space = spaces[page.space];
             }
         }
+        self.invalidate.len() > pending || !nested.host_victims.is_empty()
+    }
+
+    /// Each VM's guest paging, by VM in order of appearance (virtualized).
+    pub fn guest_paging_by_vm(&self) -> Vec<PagingCounters> {
+        self.guests().iter().map(|g| g.pager.as_ref().map(|p| p.counters()).unwrap_or_default()).collect()
     }
 
     /// What paging under a host limit did (nested), in total and by VM

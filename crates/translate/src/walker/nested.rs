@@ -29,6 +29,17 @@ pub(super) struct Nested {
     pub host_victims: Vec<PageKey>,
     /// Frames of pages a guest just wrote to its swap (kept for capacity).
     pub guest_swap_outs: Vec<(u64, u32)>,
+    /// Whether the nested TLB's entries carry their VM's tag (and so
+    /// survive VM switches), as the TLBs' do.
+    pub vm_tags: bool,
+}
+
+/// The VM running, and the tag its nested-TLB entries carry: whose
+/// entries a host eviction must find.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Running {
+    pub vm: usize,
+    pub vm_tag: u32,
 }
 
 /// A guest-physical address translated through the host.
@@ -63,7 +74,12 @@ impl Nested {
             }
             let mut frames = std::mem::take(&mut self.guest_swap_outs);
             for (frame, shift) in frames.drain(..) {
-                self.back_for_guest_swap_out(request.vm, Gpa(frame), shift);
+                self.back_for_guest_swap_out(
+                    request.vm,
+                    Gpa(frame),
+                    shift,
+                    Running { vm: request.vm, vm_tag: request.vm_tag },
+                );
             }
             self.guest_swap_outs = frames;
         }
@@ -111,19 +127,87 @@ impl Nested {
         (outcome, host_faults)
     }
 
+    /// VM `vm`'s balloon driver comes to hold `target` pages: the guest
+    /// evicts what no longer fits (its swap-outs may double-page), and the
+    /// host frees the backing of the frames the driver takes, dropping
+    /// their translations (an INVEPT each, as for an eviction).
+    pub(super) fn balloon(&mut self, vm: usize, target: u64, invalidate: &mut Vec<PageKey>, running: Running) {
+        let guest = &mut self.guests[vm];
+        let mut pinned = Vec::new();
+        if self.host.pager.is_some() {
+            if let Some(pager) = &mut guest.pager {
+                pager.record_swap_outs();
+            }
+        }
+        guest.balloon_to(target, invalidate, &mut pinned);
+        if let Some(pager) = &mut guest.pager {
+            pager.take_swapped_out_frames(&mut self.guest_swap_outs);
+        }
+        let shift = guest.tables.shape().offset_bits;
+        let mut frames = std::mem::take(&mut self.guest_swap_outs);
+        for (frame, shift) in frames.drain(..) {
+            self.back_for_guest_swap_out(vm, Gpa(frame), shift, running);
+        }
+        self.guest_swap_outs = frames;
+        let mut freed = 0;
+        let from = self.host_victims.len();
+        for frame in pinned {
+            let page = PageKey { space: vm, base: frame, shift };
+            if let Some(host_frame) = self.host.tables.discard(page) {
+                self.host.frames.release(host_frame, shift);
+                if let Some(pager) = self.host.pager.as_deref_mut() {
+                    pager.forget(page);
+                }
+                self.host_victims.push(page);
+                freed += 1;
+            }
+        }
+        self.drop_nested_entries(from, running);
+        if let Some(pager) = &mut self.guests[vm].pager {
+            pager.count_balloon_host_frees(freed);
+        }
+    }
+
+    /// A host fault of VM `vm` for `gpa`: the page becomes resident at the
+    /// host, evicting others, whose nested-TLB entries go at once (a later
+    /// host translation of this very walk must not find them); the rest of
+    /// their invalidation is the simulator's (`host_victims`).
+    fn host_page_in(&mut self, vm: usize, gpa: Gpa, found: &crate::pagetable::WalkResult<Hpa>, running: Running) {
+        let from = self.host_victims.len();
+        self.host.page_in(vm, gpa, found, &mut self.host_victims);
+        self.drop_nested_entries(from, running);
+    }
+
+    /// Drops the nested-TLB entries of `host_victims[from..]`: under the
+    /// running VM's tag, or with VM tags under the victim's VM's (without
+    /// them a VM switch emptied the nested TLB of every other VM's).
+    fn drop_nested_entries(&mut self, from: usize, running: Running) {
+        let Some(tlb) = &mut self.tlb else { return };
+        for page in &self.host_victims[from..] {
+            let tag = if page.space == running.vm {
+                running.vm_tag
+            } else if self.vm_tags {
+                crate::context::HardwareTag::vm_part(crate::context::VmId(page.space), true)
+            } else {
+                continue;
+            };
+            tlb.invalidate_page(tag, page.base, page.shift);
+        }
+    }
+
     /// A guest of VM `vm` writes the page at `base` (of `shift`) to its
     /// swap, reading it: each of its host pages the host swapped out must
     /// come back first (double paging). The hypervisor does it in
     /// software, with no EPT violation.
     #[cold]
-    fn back_for_guest_swap_out(&mut self, vm: usize, base: Gpa, shift: u32) {
+    fn back_for_guest_swap_out(&mut self, vm: usize, base: Gpa, shift: u32, running: Running) {
         let end = base.raw() + (1u64 << shift);
         let mut at = base.raw();
         while at < end {
             let gpa = Gpa(at);
             let found = self.host.tables.walk(vm, gpa, false, &mut self.host.frames);
             if found.faulted {
-                self.host.page_in(vm, gpa, &found, &mut self.host_victims);
+                self.host_page_in(vm, gpa, &found, running);
                 if found.major {
                     let pager = self.host.pager.as_deref_mut().expect("a host limit");
                     let units = pager.units_of(found.page_shift);
@@ -187,7 +271,7 @@ impl Nested {
         }
         if found.faulted && self.host.pager.is_some() {
             // Over a host limit the host swaps guest-physical pages out.
-            self.host.page_in(request.vm, gpa, &found, &mut self.host_victims);
+            self.host_page_in(request.vm, gpa, &found, Running { vm: request.vm, vm_tag: request.vm_tag });
         }
         let hpa = self.host.tables.frame(found.leaf).plus(gpa.page_offset(found.page_shift));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }

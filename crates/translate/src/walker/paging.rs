@@ -41,6 +41,15 @@ pub struct PagingCounters {
     pub double_paging: u64,
     /// Their cycles (major faults), part of `cycles`.
     pub double_paging_cycles: u64,
+    /// A guest's balloon: the pages it holds at the end, the most it held.
+    pub balloon_pages: u64,
+    pub balloon_peak: u64,
+    /// Evictions a balloon inflating forced, and the major faults of those
+    /// pages when referenced again.
+    pub balloon_evictions: u64,
+    pub balloon_major_faults: u64,
+    /// Balloon frames whose host backing the host freed.
+    pub balloon_host_frees: u64,
 }
 
 impl PagingCounters {
@@ -62,6 +71,11 @@ impl PagingCounters {
         self.cycles = self.cycles.saturating_add(other.cycles);
         self.resident_peak += other.resident_peak;
         self.double_paging += other.double_paging;
+        self.balloon_pages += other.balloon_pages;
+        self.balloon_peak += other.balloon_peak;
+        self.balloon_evictions += other.balloon_evictions;
+        self.balloon_major_faults += other.balloon_major_faults;
+        self.balloon_host_frees += other.balloon_host_frees;
         self.double_paging_cycles = self.double_paging_cycles.saturating_add(other.double_paging_cycles);
     }
 }
@@ -95,6 +109,12 @@ pub struct Pager {
     swapped_out_frames: Vec<(u64, u32)>,
     /// The host's: counts by the address space (VM) of the page.
     by_space: Option<Vec<VmPagingCounters>>,
+    /// A guest's balloon: the frames (smallest pages) its driver holds.
+    balloon: Vec<u64>,
+    /// Pages a balloon inflating evicted, until referenced again.
+    balloon_evicted: rustc_hash::FxHashSet<PageKey>,
+    /// Evictions now are the balloon's.
+    balloon_evicting: bool,
     counters: PagingCounters,
 }
 
@@ -109,6 +129,9 @@ impl Pager {
             records_swap_outs: false,
             swapped_out_frames: Vec::new(),
             by_space: None,
+            balloon: Vec::new(),
+            balloon_evicted: rustc_hash::FxHashSet::default(),
+            balloon_evicting: false,
             counters: PagingCounters::default(),
         }
     }
@@ -140,6 +163,17 @@ impl Pager {
         }
         let cycles = u64::from(self.paging.costs.major_fault).saturating_mul(units);
         self.counters.double_paging_cycles = self.counters.double_paging_cycles.saturating_add(cycles);
+    }
+
+    /// `page` is no longer resident and never will be again as it was (its
+    /// backing was freed): out of the resident set.
+    pub fn forget(&mut self, page: PageKey) {
+        self.residency.remove(page);
+    }
+
+    /// The host freed the backing of `frames` of the balloon's.
+    pub fn count_balloon_host_frees(&mut self, frames: u64) {
+        self.counters.balloon_host_frees += frames;
     }
 
     /// Counts by address space from now on (the host's, by VM).
@@ -202,6 +236,9 @@ impl<In: Address, Out: Address> Tables<In, Out> {
             }
             pager.counters.swap_ins += 1;
             pager.counters.charge(costs.major_fault, pager.units(page));
+            if !pager.balloon_evicted.is_empty() && pager.balloon_evicted.remove(&page) {
+                pager.counters.balloon_major_faults += 1;
+            }
         } else {
             pager.counters.charge(costs.minor_fault, 1);
         }
@@ -220,11 +257,54 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         if pager.pins_tables {
             pager.residency.set_pinned_bytes(self.tables.table_bytes());
         }
+        self.evict_over_limit(page, invalidate);
+        if let Some(pager) = self.pager.as_deref_mut() {
+            pager.residency.record_peak();
+        }
+    }
+
+    /// The balloon driver comes to hold `target` smallest pages: the limit
+    /// shrinks (or grows) by them; inflating evicts what no longer fits
+    /// (the guest's own policy choosing) and then takes frames from the
+    /// allocator, pinned, appended to `pinned` (their host backing can
+    /// go); deflating gives frames back.
+    pub(super) fn balloon_to(&mut self, target: u64, invalidate: &mut Vec<PageKey>, pinned: &mut Vec<u64>) {
+        let Some(pager) = self.pager.as_deref_mut() else { return };
+        let smallest = pager.smallest;
+        let held = pager.balloon.len() as u64;
+        pager.residency.set_limit(pager.paging.resident - (target << smallest));
+        if target > held {
+            pager.balloon_evicting = true;
+            self.evict_over_limit(Residency::NOTHING, invalidate);
+            let pager = self.pager.as_deref_mut().expect("checked above");
+            pager.balloon_evicting = false;
+            for _ in held..target {
+                let frame = self.frames.allocate(smallest).raw();
+                pager.balloon.push(frame);
+                pinned.push(frame);
+            }
+        } else {
+            for _ in target..held {
+                let frame = pager.balloon.pop().expect("held");
+                self.frames.release(Out::from_raw(frame), smallest);
+            }
+        }
+        let pager = self.pager.as_deref_mut().expect("checked above");
+        pager.counters.balloon_pages = target;
+        pager.counters.balloon_peak = pager.counters.balloon_peak.max(target);
+    }
+
+    /// Evicts pages (never `keep`) until the resident ones fit the limit;
+    /// returns how many went.
+    fn evict_over_limit(&mut self, keep: PageKey, invalidate: &mut Vec<PageKey>) -> u64 {
+        let Some(pager) = self.pager.as_deref_mut() else { return 0 };
+        let costs = pager.paging.costs;
+        let mut evicted = 0;
         let clear_flushes = pager.invalidate_on_clear;
         while pager.residency.over_limit() {
             let tables = &mut self.tables;
             let counters = &mut pager.counters;
-            let chosen = pager.residency.evict_one(page, |candidate| {
+            let chosen = pager.residency.evict_one(keep, |candidate| {
                 let was_set = tables.test_and_clear_accessed(candidate);
                 if was_set {
                     counters.accessed_bits_cleared += 1;
@@ -237,6 +317,7 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                 was_set
             });
             let Some((victim, reason)) = chosen else { break };
+            evicted += 1;
             let (frame, dirty) = self.tables.evict(victim);
             self.frames.release(frame, victim.shift);
             let units = pager.units(victim);
@@ -258,11 +339,15 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                 counts.evictions += 1;
                 counts.swap_outs += u64::from(dirty);
             }
+            if pager.balloon_evicting {
+                pager.counters.balloon_evictions += 1;
+                pager.balloon_evicted.insert(victim);
+            }
             if dirty && pager.records_swap_outs {
                 pager.swapped_out_frames.push((frame.raw(), victim.shift));
             }
         }
-        pager.residency.record_peak();
+        evicted
     }
 
     /// The last reference to `va` of `space` was at time `stamp` (LRU's

@@ -229,3 +229,100 @@ fn small_host_with_guest_limit_toml() -> String {
 fn small_host_with_guest_limit() -> Simulator {
     crate::common::machine(&small_host_with_guest_limit_toml())
 }
+
+#[test]
+fn a_balloon_inflating_and_deflating_by_hand() {
+    // One VM whose guest keeps 4 pages (FIFO), no host limit; a code page
+    // p0 fetched between stores to p1, p2, p3, then a balloon of 2 pages
+    // from the 4th instruction, gone from the 5th.
+    // - Instruction 4: the guest evicts p0 (clean) and p1 (dirty: to its
+    //   swap) to make room; the driver takes their frames (F1, F0: the
+    //   freed ones, last first) and the host frees both (an INVEPT each,
+    //   which empties the TLBs). p0 then faults back (major: the balloon's
+    //   doing) into a new frame (an EPT violation), evicting p2 (dirty).
+    // - p1 faults back (the balloon's doing) into p2's frame, which kept
+    //   its host backing, evicting p3 (dirty).
+    // - Instruction 5: the balloon gives F0 and F1 back; p4 and p5 take
+    //   them (F1 first) with room to spare, each an EPT violation: the
+    //   host had freed them.
+    let table = "format = \"custom\"\nindex_bits = [9]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n";
+    let mut sim = crate::common::machine(&format!(
+        "mode = \"nested\"\n[page_table]\n{table}[host.page_table]\n{table}\
+         [memory]\nsize = \"64KiB\"\nresident = \"16KiB\"\nreplacement = \"fifo\"\n\
+         [tlb.d]\nlevel = 1\nserves = \"data\"\nentries = 4\n[tlb.i]\nlevel = 1\nserves = \"instruction\"\nentries = 4\n\
+         [[balloon]]\nvm = 0\nat = 4\npages = 2\n[[balloon]]\nvm = 0\nat = 5\npages = 0\n"
+    ));
+    let fetch = Access::new(Kind::Fetch, 0, 4);
+    let store = |page: u64| at(0, Kind::Store, page);
+    let trace = [fetch, store(1), fetch, store(2), fetch, store(3), fetch, store(1), fetch, store(4), store(5)];
+    let report = run(&mut sim, &trace);
+    let guest = report.paging.clone().unwrap();
+    assert_eq!((report.faults, report.major_faults), (6, 2));
+    assert_eq!((guest.evictions, guest.swap_outs), (4, 3));
+    assert_eq!(
+        [
+            guest.balloon_pages,
+            guest.balloon_peak,
+            guest.balloon_evictions,
+            guest.balloon_major_faults,
+            guest.balloon_host_frees
+        ],
+        [0, 2, 2, 2, 2]
+    );
+    assert_eq!(report.exits.unwrap().host_page_fault, 2 + 1 + 1 + 1 + 1 + 1 + 1);
+    assert_eq!(report.walks.walks, 8, "every reference but the fetches that hit and the 5th");
+    assert_eq!(report.guest_paging_by_vm.len(), 1);
+    assert_eq!(report.guest_paging_by_vm[0], (0, guest));
+}
+
+#[test]
+fn balloons_are_checked_at_resolution() {
+    let refused = |toml: &str| {
+        let error = Config::from_toml(toml).unwrap().resolve().unwrap_err().to_string();
+        assert!(error.starts_with("balloon: "), "{toml}: {error}");
+    };
+    let step = "[[balloon]]\nvm = 0\npages = 2\n";
+    refused(&format!("[memory]\nresident = \"1MiB\"\n{step}"));
+    refused(&format!("mode = \"shadow\"\n[memory]\nresident = \"1MiB\"\n{step}"));
+    refused(&format!("mode = \"nested\"\n{step}"));
+    refused("mode = \"nested\"\n[memory]\nresident = \"8KiB\"\n[[balloon]]\nvm = 0\npages = 2\n");
+    refused(&format!("mode = \"nested\"\n[memory]\nresident = \"1MiB\"\n{step}{step}"));
+    let resolved = Config::from_toml(
+        "mode = \"nested\"\n[memory]\nresident = \"1MiB\"\n\
+         [[balloon]]\nvm = 1\nat = 9\npages = 1\n[[balloon]]\nvm = 0\nat = 9\npages = 1\n[[balloon]]\nvm = 1\npages = 3\n",
+    )
+    .unwrap()
+    .resolve()
+    .unwrap();
+    let order: Vec<(u64, u16)> = resolved.balloon.iter().map(|s| (s.at, s.vm)).collect();
+    assert_eq!(order, [(0, 1), (9, 0), (9, 1)]);
+}
+
+#[test]
+fn host_evictions_leave_no_stale_nested_tlb_entry_even_within_one_walk() {
+    // A nested TLB and a walk memory that reads host-physical addresses
+    // (a nested-TLB hit looks the host table up for the address, and
+    // finds it mapped), under a host limit so tight that a walk's own host
+    // faults evict pages it translated earlier.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/skylake.toml");
+    let text = std::fs::read_to_string(path).unwrap() + "\n[nested.tlb]\nentries = 32\nways = 4\n";
+    let mut base = Config::from_toml(&text).unwrap();
+    base.mode = Mode::Nested;
+    let trace = two_vms();
+    for vm_tags in [false, true] {
+        let mut config = base.clone();
+        config.context.vm_tags = vm_tags;
+        config.context.switch = toml::Value::from("tagged").try_into().unwrap();
+        let host = config.host.get_or_insert_with(Default::default);
+        host.memory.resident = Some(ByteSize(96 << 10));
+        config.walk = toml::from_str(
+            "memory = \"cache\"\n[cache]\ncapacity = \"64KiB\"\nways = 4\nhit_latency = 4\nmiss_latency = 200\n",
+        )
+        .unwrap();
+        let report = run(&mut Simulator::new(&config).unwrap(), &trace);
+        let paging = report.host_paging.unwrap();
+        assert!(paging.evictions > 1000 && paging.swap_ins > 1000, "vm_tags {vm_tags}: {paging:?}");
+        let nested_tlb = report.nested.unwrap().tlb.unwrap();
+        assert!(nested_tlb.invalidated > 0, "vm_tags {vm_tags}: host evictions drop nested-TLB entries");
+    }
+}

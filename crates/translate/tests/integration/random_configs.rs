@@ -142,16 +142,28 @@ fn walk() -> impl Strategy<Value = String> {
 fn virtualization() -> impl Strategy<Value = String> {
     prop_oneof![
         2 => Just("mode = \"native\"\n".to_string()),
-        1 => (any::<bool>(), choose(&["4KiB", "2MiB"]), 0u64..3).prop_map(|(nested_tlb, host_page, timer)| {
-            let mut text = format!(
-                "mode = \"nested\"\n[host.pages]\nsize = \"{host_page}\"\n[nested.pwc]\nkind = \"split\"\n[nested.pwc.levels.l2]\nentries = 8\n[exits]\ntimer_interval = {}\n",
-                timer * 50
-            );
-            if nested_tlb {
-                text += "[nested.tlb]\nentries = 16\nways = 4\n";
-            }
-            text
-        }),
+        1 => (
+            any::<bool>(),
+            choose(&["4KiB", "2MiB"]),
+            0u64..3,
+            // Overcommit: a host limit (one too small) and balloons.
+            choose(&["", "", "64KiB", "8MiB", "5000"]),
+            choose(&["clock", "fifo", "random", "lru"]),
+            choose(&["", "", "[[balloon]]\nvm = 1\npages = 2\n", "[[balloon]]\nvm = 0\nat = 7\npages = 3\n[[balloon]]\nvm = 0\nat = 20\npages = 0\n"]),
+        )
+            .prop_map(|(nested_tlb, host_page, timer, host_limit, host_policy, balloon)| {
+                let mut text = format!(
+                    "mode = \"nested\"\n[host.pages]\nsize = \"{host_page}\"\n[nested.pwc]\nkind = \"split\"\n[nested.pwc.levels.l2]\nentries = 8\n[exits]\ntimer_interval = {}\n",
+                    timer * 50
+                );
+                if nested_tlb {
+                    text += "[nested.tlb]\nentries = 16\nways = 4\n";
+                }
+                if !host_limit.is_empty() {
+                    text += &format!("[host.memory]\nresident = \"{host_limit}\"\nreplacement = \"{host_policy}\"\n");
+                }
+                text + balloon
+            }),
         1 => choose(&["4KiB", "2MiB"]).prop_map(|host_page| format!("mode = \"shadow\"\n[host.pages]\nsize = \"{host_page}\"\n")),
     ]
 }
