@@ -1377,8 +1377,15 @@ fn the_overcommit_sweep_swaps_less_as_the_host_has_more() {
     assert!(rows.iter().all(|r| r[limit].ends_with("iB")));
     // The same sweep on one thread: the same bytes.
     let one = dir.path().join("one-thread");
-    let output =
-        mmusim(&["sweep", "configs/sweeps/overcommit.toml", "--quiet", "--threads", "1", "--out", one.to_str().unwrap()]);
+    let output = mmusim(&[
+        "sweep",
+        "configs/sweeps/overcommit.toml",
+        "--quiet",
+        "--threads",
+        "1",
+        "--out",
+        one.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(std::fs::read_to_string(one.join("metrics.csv")).unwrap(), table, "determinism across thread counts");
     let peaks: Vec<u64> = rows.iter().map(|r| r[peak].parse().unwrap()).collect();
