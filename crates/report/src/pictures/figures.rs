@@ -240,16 +240,29 @@ pub fn key_metrics(rows: &[Row]) -> Vec<Metric> {
     metrics
 }
 
-/// Paging's key metrics, where some run had a resident limit.
+/// Paging's key metrics, where some run had a resident limit, and the
+/// host's, where some run had a host limit.
 fn paging_metrics(rows: &[Row]) -> Vec<Metric> {
-    if !rows.iter().any(|row| row.metrics.iter().any(|(key, _)| key == "major_faults")) {
-        return Vec::new();
+    let some_run_has = |wanted: &str| rows.iter().any(|row| row.metrics.iter().any(|(key, _)| key == wanted));
+    let mut metrics = Vec::new();
+    if some_run_has("major_faults") {
+        metrics.extend([
+            Metric::new("major_faults", "Major faults (evicted pages brought back)", "faults"),
+            Metric::new("invalidations", "Pages whose translations paging invalidated", "pages"),
+            Metric::new("paging_cycles_per_instruction", "Paging cycles per instruction", "cycles per instruction"),
+        ]);
     }
-    vec![
-        Metric::new("major_faults", "Major faults (evicted pages brought back)", "faults"),
-        Metric::new("invalidations", "Pages whose translations paging invalidated", "pages"),
-        Metric::new("paging_cycles_per_instruction", "Paging cycles per instruction", "cycles per instruction"),
-    ]
+    if some_run_has("host_major_faults") {
+        metrics.extend([
+            Metric::new("host_major_faults", "Host major faults (guest-physical pages swapped back in)", "faults"),
+            Metric::new(
+                "host_paging_cycles_per_instruction",
+                "Host paging cycles per instruction",
+                "cycles per instruction",
+            ),
+        ]);
+    }
+    metrics
 }
 
 /// The metrics categorical parameters are compared by.
@@ -696,6 +709,13 @@ mod tests {
             "major_faults".into(),
             "invalidations".into(),
             "paging_cycles_per_instruction".into()
+        ]));
+        assert!(!paged.contains(&"host_major_faults".to_owned()));
+        let overcommitted = keys(&[row(&["major_faults"]), row(&["host_major_faults"])]);
+        assert!(overcommitted.ends_with(&[
+            "paging_cycles_per_instruction".into(),
+            "host_major_faults".into(),
+            "host_paging_cycles_per_instruction".into()
         ]));
     }
 
