@@ -76,13 +76,14 @@ pub fn set(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String
 /// Sets the dotted `key` to `value` in `table`.
 ///
 /// Setting `mode` also drops the sections the new mode has no use for
-/// (`host`, `nested` and `exits` for native, `nested` for shadow), so one
+/// (`host`, `nested`, `exits` and `balloon` for native, `nested` for
+/// shadow), so one
 /// virtualized preset can be run in every mode; a section set after that is
 /// still refused, as it would be in a file.
 pub fn set_value(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     if key == "mode" {
         let unused: &[&str] = match value.as_str() {
-            Some("native") => &["host", "nested", "exits"],
+            Some("native") => &["host", "nested", "exits", "balloon"],
             Some("shadow") => &["nested"],
             _ => &[],
         };
@@ -245,6 +246,12 @@ mod tests {
         let path = write(dir.path(), "nested.toml", nested);
         let native = load(&path, &[("mode".into(), "native".into())]).unwrap();
         assert!(native.host.is_none() && native.nested.is_none() && native.exits.is_none());
+        // Balloons too go natively; a shadow run refuses them.
+        let ballooned = format!("{nested}[memory]\nresident = \"1MiB\"\n[[balloon]]\nvm = 0\npages = 8\n");
+        let ballooned = write(dir.path(), "ballooned.toml", &ballooned);
+        assert!(load(&ballooned, &[("mode".into(), "native".into())]).unwrap().balloon.is_empty());
+        let err = load(&ballooned, &[("mode".into(), "shadow".into())]).unwrap_err().to_string();
+        assert!(err.contains("balloon: ballooning is modelled in nested mode only"), "{err}");
         let shadow = load(&path, &[("mode".into(), "shadow".into())]).unwrap();
         assert!(shadow.nested.is_none());
         assert_eq!(shadow.host.unwrap().pages.size.unwrap().0, 2 << 20);
