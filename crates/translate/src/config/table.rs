@@ -519,16 +519,21 @@ pub(super) fn resolve_balloon(config: &mut Config, shape: &TableShape) -> Result
     let smallest = 1u64 << shape.offset_bits;
     let largest = config.pages.ranges.iter().map(|r| r.size.0).chain(config.pages.size.map(|s| s.0));
     let largest = largest.chain(config.pages.large.map(|s| s.0)).max().unwrap_or(smallest).max(smallest);
+    // A huge-page pool is reserved out of the limit before the balloon.
+    let pool =
+        config.pages.huge_pool.map_or(0, |pool| pool.saturating_mul(1 << large_block_shift(&config.pages, shape)));
+    let room = resident.0.saturating_sub(pool);
     for step in &config.balloon {
-        if step.pages.saturating_mul(smallest).saturating_add(largest) > resident.0 {
+        if step.pages.saturating_mul(smallest).saturating_add(largest) > room {
             return Err(ConfigError::at(
                 "balloon",
                 format!(
-                    "{} pages of {} in VM {} leave no room in memory.resident ({}) for a {} page",
+                    "{} pages of {} in VM {} leave no room in memory.resident ({}{}) for a {} page",
                     step.pages,
                     ByteSize(smallest),
                     step.vm,
                     resident,
+                    if pool > 0 { format!(" less the huge-page pool's {}", ByteSize(pool)) } else { String::new() },
                     ByteSize(largest)
                 ),
             ));

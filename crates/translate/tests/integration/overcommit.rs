@@ -287,6 +287,16 @@ fn balloons_are_checked_at_resolution() {
     refused(&format!("mode = \"nested\"\n{step}"));
     refused("mode = \"nested\"\n[memory]\nresident = \"8KiB\"\n[[balloon]]\nvm = 0\npages = 2\n");
     refused(&format!("mode = \"nested\"\n[memory]\nresident = \"1MiB\"\n{step}{step}"));
+    // The huge-page pool comes out of the limit first: 4 MiB of pool and
+    // 1500 pages (5.9 MiB) do not fit in 8 MiB, though 1500 pages alone do.
+    let pooled = |pool: u32| {
+        format!(
+            "mode = \"nested\"\n[pages]\npolicy = \"thp\"\n{}[memory]\nresident = \"8MiB\"\n[[balloon]]\nvm = 0\npages = 1500\n",
+            if pool > 0 { format!("huge_pool = {pool}\n") } else { String::new() }
+        )
+    };
+    refused(&pooled(2));
+    assert!(Config::from_toml(&pooled(0)).unwrap().resolve().is_ok());
     let resolved = Config::from_toml(
         "mode = \"nested\"\n[memory]\nresident = \"1MiB\"\n\
          [[balloon]]\nvm = 1\nat = 9\npages = 1\n[[balloon]]\nvm = 0\nat = 9\npages = 1\n[[balloon]]\nvm = 1\npages = 3\n",
