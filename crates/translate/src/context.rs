@@ -136,9 +136,9 @@ impl AddressSpaces {
         self.vms.iter().find(|(_, &v)| v == vm).map(|(&id, _)| id)
     }
 
-    /// The address spaces of VM `vm` seen so far.
-    pub fn spaces_of(&self, vm: VmId) -> impl Iterator<Item = SpaceId> + '_ {
-        self.placement.iter().enumerate().filter(move |(_, &(v, _))| v == vm).map(|(space, _)| SpaceId(space))
+    /// The VM of address space `space`, if it has run.
+    pub fn vm_of(&self, space: SpaceId) -> Option<VmId> {
+        self.placement.get(space.0).map(|&(vm, _)| vm)
     }
 
     /// VMs seen.

@@ -45,6 +45,10 @@ impl Simulator {
         let exit_cycles = walker.exits.cycles;
         let (allocated_bytes, host_allocated_bytes) = tables.allocated_bytes();
         let other_tables = tables.other_tables();
+        let host_paging = walker.host_paging();
+        // VMs are numbered in order of appearance; reports name them as the
+        // trace does.
+        let trace_vm = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
         let mut context = self.context_counters.clone();
         context.entries_flushed += state.entries_flushed;
         SimReport {
@@ -73,15 +77,13 @@ impl Simulator {
             guest_paging_by_vm: if config.balloon.is_empty() {
                 Vec::new()
             } else {
-                let id = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
-                walker.guest_paging_by_vm().into_iter().enumerate().map(|(vm, c)| (id(vm), c)).collect()
+                walker.guest_paging_by_vm().into_iter().enumerate().map(|(vm, c)| (trace_vm(vm), c)).collect()
             },
-            host_paging: walker.host_paging().map(|(counters, _)| counters),
-            host_paging_by_vm: walker.host_paging().map_or_else(Vec::new, |(_, mut by_vm)| {
+            host_paging: host_paging.as_ref().map(|(counters, _)| counters.clone()),
+            host_paging_by_vm: host_paging.map_or_else(Vec::new, |(_, mut by_vm)| {
                 // Every VM seen, those the host never paged too.
                 by_vm.resize(self.spaces.vms().max(by_vm.len()), Default::default());
-                let id = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
-                by_vm.into_iter().enumerate().map(|(vm, counts)| (id(vm), counts)).collect()
+                by_vm.into_iter().enumerate().map(|(vm, counts)| (trace_vm(vm), counts)).collect()
             }),
             promotions: tables.promotions(),
             address_spaces: self.spaces.spaces() as u64,

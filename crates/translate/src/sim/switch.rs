@@ -172,20 +172,21 @@ impl Simulator {
         // A host limit evicted guest-physical pages: as INVEPT for the
         // VM's context, its nested-TLB entries for the page, and every
         // translation and walk-cache entry of the VM's address spaces, go.
+        // (The walker dropped the nested TLB's entries already.) What is
+        // left is the same for every page of a VM: once per VM.
         self.lanes[0].walker.take_host_invalidations(&mut pages);
+        pages.sort_unstable_by_key(|page| page.space);
+        pages.dedup_by_key(|page| page.space);
         for page in pages.drain(..) {
-            // (The walker dropped the nested TLB's entries already.)
             let vm = crate::context::VmId(page.space);
-            let tags: Vec<u32> = self
-                .spaces
-                .spaces_of(vm)
-                .filter_map(|s| self.spaces.cached_tag(s, &self.current))
-                .map(|t| t.0)
-                .collect();
-            for tag in tags {
+            for space in (0..self.spaces.spaces()).map(crate::context::SpaceId) {
+                if self.spaces.vm_of(space) != Some(vm) {
+                    continue;
+                }
+                let Some(tag) = self.spaces.cached_tag(space, &self.current) else { continue };
                 // Counted in each TLB's `invalidated`.
-                self.invalidate_tlbs(|t, _, _| t == tag);
-                self.lanes[0].walker.flush_space(tag);
+                self.invalidate_tlbs(|t, _, _| t == tag.0);
+                self.lanes[0].walker.flush_space(tag.0);
             }
         }
         self.invalidations = pages;

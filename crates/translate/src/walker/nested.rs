@@ -63,25 +63,9 @@ impl Nested {
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
         if found.faulted {
-            if self.host.pager.is_some() {
-                if let Some(pager) = &mut guest.pager {
-                    pager.record_swap_outs();
-                }
-            }
-            guest.page_in(request.local, request.va, &found, shared.invalidate);
-            if let Some(pager) = &mut guest.pager {
-                pager.take_swapped_out_frames(&mut self.guest_swap_outs);
-            }
-            let mut frames = std::mem::take(&mut self.guest_swap_outs);
-            for (frame, shift) in frames.drain(..) {
-                self.back_for_guest_swap_out(
-                    request.vm,
-                    Gpa(frame),
-                    shift,
-                    Running { vm: request.vm, vm_tag: request.vm_tag },
-                );
-            }
-            self.guest_swap_outs = frames;
+            self.record_guest_swap_outs(request.vm);
+            self.guests[request.vm].page_in(request.local, request.va, &found, shared.invalidate);
+            self.double_page(request.vm, Running { vm: request.vm, vm_tag: request.vm_tag });
         }
         shared.counters.accessed_bits_set += u64::from(found.set_accessed);
         shared.counters.dirty_bits_set += u64::from(found.set_dirty);
@@ -132,23 +116,11 @@ impl Nested {
     /// host frees the backing of the frames the driver takes, dropping
     /// their translations (an INVEPT each, as for an eviction).
     pub(super) fn balloon(&mut self, vm: usize, target: u64, invalidate: &mut Vec<PageKey>, running: Running) {
-        let guest = &mut self.guests[vm];
         let mut pinned = Vec::new();
-        if self.host.pager.is_some() {
-            if let Some(pager) = &mut guest.pager {
-                pager.record_swap_outs();
-            }
-        }
-        guest.balloon_to(target, invalidate, &mut pinned);
-        if let Some(pager) = &mut guest.pager {
-            pager.take_swapped_out_frames(&mut self.guest_swap_outs);
-        }
-        let shift = guest.tables.shape().offset_bits;
-        let mut frames = std::mem::take(&mut self.guest_swap_outs);
-        for (frame, shift) in frames.drain(..) {
-            self.back_for_guest_swap_out(vm, Gpa(frame), shift, running);
-        }
-        self.guest_swap_outs = frames;
+        self.record_guest_swap_outs(vm);
+        self.guests[vm].balloon_to(target, invalidate, &mut pinned);
+        self.double_page(vm, running);
+        let shift = self.guests[vm].tables.shape().offset_bits;
         let mut freed = 0;
         let from = self.host_victims.len();
         for frame in pinned {
@@ -193,6 +165,29 @@ impl Nested {
             };
             tlb.invalidate_page(tag, page.base, page.shift);
         }
+    }
+
+    /// Under a host limit, the swap-outs of VM `vm`'s guest are kept for
+    /// `double_page` (before the guest may evict).
+    fn record_guest_swap_outs(&mut self, vm: usize) {
+        if self.host.pager.is_some() {
+            if let Some(pager) = &mut self.guests[vm].pager {
+                pager.record_swap_outs();
+            }
+        }
+    }
+
+    /// After VM `vm`'s guest evicted: each page it wrote to its swap is
+    /// brought back at the host first if the host had swapped it out.
+    fn double_page(&mut self, vm: usize, running: Running) {
+        let mut frames = std::mem::take(&mut self.guest_swap_outs);
+        if let Some(pager) = &mut self.guests[vm].pager {
+            pager.take_swapped_out_frames(&mut frames);
+        }
+        for (frame, shift) in frames.drain(..) {
+            self.back_for_guest_swap_out(vm, Gpa(frame), shift, running);
+        }
+        self.guest_swap_outs = frames;
     }
 
     /// A guest of VM `vm` writes the page at `base` (of `shift`) to its

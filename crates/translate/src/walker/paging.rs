@@ -294,12 +294,10 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         pager.counters.balloon_peak = pager.counters.balloon_peak.max(target);
     }
 
-    /// Evicts pages (never `keep`) until the resident ones fit the limit;
-    /// returns how many went.
-    fn evict_over_limit(&mut self, keep: PageKey, invalidate: &mut Vec<PageKey>) -> u64 {
-        let Some(pager) = self.pager.as_deref_mut() else { return 0 };
+    /// Evicts pages (never `keep`) until the resident ones fit the limit.
+    fn evict_over_limit(&mut self, keep: PageKey, invalidate: &mut Vec<PageKey>) {
+        let Some(pager) = self.pager.as_deref_mut() else { return };
         let costs = pager.paging.costs;
-        let mut evicted = 0;
         let clear_flushes = pager.invalidate_on_clear;
         while pager.residency.over_limit() {
             let tables = &mut self.tables;
@@ -317,7 +315,6 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                 was_set
             });
             let Some((victim, reason)) = chosen else { break };
-            evicted += 1;
             let (frame, dirty) = self.tables.evict(victim);
             self.frames.release(frame, victim.shift);
             let units = pager.units(victim);
@@ -347,7 +344,6 @@ impl<In: Address, Out: Address> Tables<In, Out> {
                 pager.swapped_out_frames.push((frame.raw(), victim.shift));
             }
         }
-        evicted
     }
 
     /// The last reference to `va` of `space` was at time `stamp` (LRU's
