@@ -172,6 +172,14 @@ fn configs_that_differ_elsewhere_are_refused() {
     assert!(Simulator::with_lanes(&configs, "stlb").unwrap_err().to_string().contains("differ"));
     let plru = self::configs("golden-cove", &[], "stlb", &[(1024, Some(8)), (2048, Some(16))]);
     assert!(Simulator::with_lanes(&plru, "stlb").unwrap_err().to_string().contains("LRU"));
+    // A host limit pages by lane (its evictions flush a VM's translations).
+    let host_limit = self::configs(
+        "skylake-nested",
+        &[("host.memory.resident", "\"1MiB\"")],
+        "stlb",
+        &[(128, Some(4)), (256, Some(8))],
+    );
+    assert!(Simulator::with_lanes(&host_limit, "stlb").unwrap_err().to_string().contains("host.memory.resident"));
     let upper = self::configs("skylake", &[], "l1d", &[(32, Some(4)), (64, Some(4))]);
     assert!(Simulator::with_lanes(&upper, "l1d").unwrap_err().to_string().contains("sets"));
     let upper = self::configs("skylake", &[], "l1d", &[(64, Some(4)), (128, Some(8))]);
