@@ -1351,35 +1351,52 @@ fn the_overcommit_sweep_swaps_less_as_the_host_has_more() {
     let mut reader = csv::Reader::from_reader(table.as_bytes());
     let header = reader.headers().unwrap().clone();
     let column = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no {name} column"));
-    let (policy, majors, peak, balloon, limit) = (
+    let (policy, majors, peak, balloon, limit, sharing) = (
         column("host.memory.replacement"),
         column("host_major_faults"),
         column("host_resident_peak"),
         column("balloon_pages"),
         column("host.memory.resident"),
+        column("host.share_zero_pages"),
     );
+    let (saved, cow, cow_exits) =
+        (column("host_frames_saved"), column("host_cow_faults"), column("vm_exits.by_reason.cow_fault"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 4 * 3 * 2);
+    assert_eq!(rows.len(), 4 * 3 * 2 * 2);
+    let row = |name: &str, pages: &str, shares: &str, size: &str| {
+        let found = rows
+            .iter()
+            .find(|r| &r[policy] == name && &r[balloon] == pages && &r[sharing] == shares && &r[limit] == size);
+        found.unwrap_or_else(|| panic!("no row {name} {pages} {shares} {size}"))
+    };
     // Host major faults at 512 KiB, 1 MiB, 1.5 MiB and 2 MiB.
-    let host_faults = |name: &str, pages: &str| -> Vec<u64> {
+    let host_faults = |name: &str, pages: &str, shares: &str| -> Vec<u64> {
         ["512KiB", "1MiB", "1536KiB", "2MiB"]
             .iter()
-            .map(|size| {
-                let row = rows.iter().find(|r| &r[policy] == name && &r[balloon] == pages && &r[limit] == *size);
-                row.unwrap_or_else(|| panic!("no row {name} {pages} {size}"))[majors].parse().unwrap()
-            })
+            .map(|size| row(name, pages, shares, size)[majors].parse().unwrap())
             .collect()
     };
     for name in ["clock", "fifo", "random"] {
         // Host swapping alone: fewer swap-ins as the host has more.
-        let alone = host_faults(name, "0");
+        let alone = host_faults(name, "0", "false");
         assert!(alone[0] > alone[1] && alone[1] > alone[2] && alone[2] > 0, "{name}: {alone:?}");
         assert_eq!(alone[3], 0, "{name}: 2 MiB holds both VMs");
         // Balloons of 144 pages each leave the guests 448 KiB: from 1 MiB
         // on the host swaps nothing (the guests page by their own clock).
-        let ballooned = host_faults(name, "288");
+        let ballooned = host_faults(name, "288", "false");
         assert_eq!(ballooned[1..], [0, 0, 0], "{name}");
         assert!(ballooned[1] < alone[1], "{name}: ballooning takes fewer host swap-ins");
+        // Sharing the pages read but never written gives the host room:
+        // fewer swap-ins at every limit, none from 1.5 MiB on.
+        let shared = host_faults(name, "0", "true");
+        assert!(shared[0] < alone[0] && shared[1] < alone[1], "{name}: {shared:?} vs {alone:?}");
+        assert_eq!(shared[2..], [0, 0], "{name}");
+        for size in ["512KiB", "2MiB"] {
+            let r = row(name, "0", "true", size);
+            assert!(r[saved].parse::<u64>().unwrap() > 0, "{name} {size}: frames saved");
+            assert_eq!(r[cow], r[cow_exits], "{name} {size}: each copy-on-write fault is an exit");
+            assert_eq!(&row(name, "0", "false", size)[saved], "", "{name} {size}: no sharing, no column value");
+        }
     }
     // The same sweep on one thread: the same bytes.
     let one = dir.path().join("one-thread");

@@ -246,6 +246,13 @@ pub struct Metrics {
     /// With `[[balloon]]`: the balloons' counts, in total and by VM.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub balloon: Option<BalloonMetrics>,
+    /// Zero-page sharing (`host.share_zero_pages`); absent without it.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub sharing: Option<SharingMetrics>,
+    /// Zero-page sharing by VM (`sharing_by_vm.vm1.cow_faults`); absent
+    /// without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharing_by_vm: Option<Vec<VmSharingMetrics>>,
     /// `memory.curve`: paging under LRU at each of its limits, named by the
     /// limit (`memory_curve.64KiB.major_faults`); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,6 +415,47 @@ impl BalloonMetrics {
     }
 }
 
+/// Zero-page sharing (docs/METRICS.md): host pages backed by the one
+/// frame of zeros, the frames that saves, and the copy-on-write faults.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SharingMetrics {
+    pub host_zero_shared_pages: u64,
+    pub host_zero_shared_peak: u64,
+    /// Frames sharing saves: the pages sharing the zero frame but one (the
+    /// zero frame itself), at the end and at the peak.
+    pub host_frames_saved: u64,
+    pub host_frames_saved_peak: u64,
+    pub host_pages_shared: u64,
+    pub host_cow_faults: u64,
+    pub host_cow_by_io: u64,
+}
+
+impl SharingMetrics {
+    fn of(report: &SimReport) -> Option<SharingMetrics> {
+        let s = report.sharing.as_ref()?;
+        Some(SharingMetrics {
+            host_zero_shared_pages: s.shared_pages,
+            host_zero_shared_peak: s.shared_peak,
+            host_frames_saved: s.shared_pages.saturating_sub(1),
+            host_frames_saved_peak: s.shared_peak.saturating_sub(1),
+            host_pages_shared: s.pages_shared,
+            host_cow_faults: s.cow_faults,
+            host_cow_by_io: s.cow_by_io,
+        })
+    }
+}
+
+/// One VM's zero-page sharing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VmSharingMetrics {
+    /// `vm` and the trace's VM id.
+    pub name: String,
+    pub zero_shared_pages: u64,
+    pub pages_shared: u64,
+    pub cow_faults: u64,
+    pub cow_by_io: u64,
+}
+
 /// The host's paging of one VM's guest-physical pages.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VmHostPagingMetrics {
@@ -556,6 +604,9 @@ impl Metrics {
                 // Only a guest with a resident limit pages.
                 by_reason.push(("guest_paging".into(), e.guest_paging));
             }
+            if report.sharing.is_some() {
+                by_reason.push(("cow_fault".into(), e.cow_fault));
+            }
             ExitMetrics {
                 exits: e.total(),
                 per_kilo_instruction: per_kilo(e.total(), instructions),
@@ -633,6 +684,20 @@ impl Metrics {
                         evictions: c.evictions,
                         swap_outs: c.swap_outs,
                         double_paging: c.double_paging,
+                    })
+                    .collect()
+            }),
+            sharing: SharingMetrics::of(report),
+            sharing_by_vm: report.sharing.as_ref().map(|_| {
+                report
+                    .sharing_by_vm
+                    .iter()
+                    .map(|(vm, c)| VmSharingMetrics {
+                        name: format!("vm{vm}"),
+                        zero_shared_pages: c.shared_pages,
+                        pages_shared: c.pages_shared,
+                        cow_faults: c.cow_faults,
+                        cow_by_io: c.cow_by_io,
                     })
                     .collect()
             }),

@@ -448,8 +448,8 @@ fn expand(
                 let hint = if hints.is_empty() { String::new() } else { format!(" ({})", hints.join("; ")) };
                 PlanError::run(spec, &id, format!("{e}{hint}"))
             })?;
-            check_keys_exist(&config, set.iter().map(|(k, _)| k.as_str()).chain(axes.iter().map(|a| a.key.as_str())))
-                .map_err(|key| {
+            let chosen = axes.iter().zip(&choice).map(|(axis, &i)| (axis.key.as_str(), &axis.values[i]));
+            check_keys_exist(&config, set.iter().map(|(k, v)| (k.as_str(), v)).chain(chosen)).map_err(|key| {
                 PlanError::run(spec, &id, format!("{key} is not a key of the resolved config (misspelt?)"))
             })?;
             runs.push(PlannedRun { id, values, config });
@@ -511,13 +511,18 @@ fn missing_table(config: &toml::Table, key: &str) -> Option<String> {
 /// The first of `keys` that the resolved config does not hold: a key that
 /// deserialized but means nothing (a table of named TLBs takes any name)
 /// or that resolution dropped.
-fn check_keys_exist<'k>(config: &Config, keys: impl Iterator<Item = &'k str>) -> Result<(), String> {
+fn check_keys_exist<'k>(config: &Config, keys: impl Iterator<Item = (&'k str, &'k toml::Value)>) -> Result<(), String> {
     let resolved = serde_json::to_value(config).expect("configs serialize");
-    for key in keys {
+    for (key, value) in keys {
         let mut node = &resolved;
-        for part in key.split('.') {
+        let parts: Vec<&str> = key.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
             match node.get(part) {
                 Some(inner) => node = inner,
+                // A flag left off is not written out (`host.share_zero_pages
+                // = false`); its section exists, and a misspelt field of a
+                // section is refused when the config is read.
+                None if i + 1 == parts.len() && node.is_object() && *value == toml::Value::Boolean(false) => {}
                 None => return Err(key.to_owned()),
             }
         }
@@ -780,6 +785,21 @@ mod tests {
             err.ends_with("tlb.l3: missing field `level` (tlb.l3.entries: tlb has no `l3`; it has l1d, l2)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_flag_swept_off_and_on_plans_though_off_is_not_written_out() {
+        let planned = plan(
+            "config = \"m.toml\"\ntraces = [\"a\"]\n[set]\nmode = \"nested\"\n[axes]\nhost.share_zero_pages = [false, true]\n",
+        )
+        .unwrap();
+        let flags: Vec<bool> = planned.runs.iter().map(|r| r.config.host.as_ref().unwrap().share_zero_pages).collect();
+        assert_eq!(flags, [false, true]);
+        let err = plan(
+            "config = \"m.toml\"\ntraces = [\"a\"]\n[set]\nmode = \"nested\"\n[axes]\nhost.share_zero_page = [false]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("share_zero_page"), "{err}");
     }
 
     #[test]

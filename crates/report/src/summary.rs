@@ -198,6 +198,18 @@ pub fn render(output: &RunOutput) -> String {
             rate(h.host_paging_cycles_per_instruction, 4)
         );
     }
+    if let Some(z) = &m.sharing {
+        let _ = writeln!(
+            out,
+            "  zero-page sharing: {} host pages share the zero frame at the end (peak {}), {} host frames saved (peak {}), {} copy-on-write faults, {} shares broken by guest I/O",
+            thousands(z.host_zero_shared_pages),
+            thousands(z.host_zero_shared_peak),
+            thousands(z.host_frames_saved),
+            thousands(z.host_frames_saved_peak),
+            thousands(z.host_cow_faults),
+            thousands(z.host_cow_by_io)
+        );
+    }
     if let Some(b) = &m.balloon {
         let _ = writeln!(
             out,

@@ -74,10 +74,16 @@ fn eligible(config: &Config, tlb: &str) -> Result<(), NotOnePass> {
         // under clock which page goes depends on each lane's walks.
         return Err(NotOnePass("memory.resident is set: lanes would page differently".into()));
     }
-    if config.host.as_ref().is_some_and(|host| host.memory.resident.is_some()) {
+    if let Some(host) = &config.host {
         // The host's evictions flush a VM's translations in every lane at
-        // once, and its clock reads bits each lane's walks set.
-        return Err(NotOnePass("host.memory.resident is set: lanes would page differently".into()));
+        // once, and its clock reads bits each lane's walks set; a shared
+        // zero page's copy-on-write can evict too.
+        if host.memory.resident.is_some() {
+            return Err(NotOnePass("host.memory.resident is set: lanes would page differently".into()));
+        }
+        if host.share_zero_pages {
+            return Err(NotOnePass("host.share_zero_pages is set: lanes would share differently".into()));
+        }
     }
     if swept.replacement != Some(Replacement::Lru) {
         return Err(NotOnePass(format!("tlb.{tlb} does not use LRU replacement")));

@@ -129,6 +129,8 @@ pub struct Host {
     pub table: TableShape,
     pub pages: PagePolicy,
     pub memory: Memory,
+    /// Zero-page sharing (`host.share_zero_pages`, nested).
+    pub share_zero_pages: bool,
 }
 
 /// One TLB.
@@ -232,6 +234,7 @@ impl Machine {
                     paging: Paging::of(&host.memory),
                     large: None,
                 },
+                share_zero_pages: host.share_zero_pages,
                 table,
             }
         };

@@ -17,6 +17,12 @@ pub struct HostConfig {
     pub pages: PagesConfig,
     #[serde(default = "default_host_memory")]
     pub memory: MemoryConfig,
+    /// Nested: every guest-physical page that holds zeros (read but never
+    /// written since its guest demand-zeroed it) is backed by one shared
+    /// host frame, mapped read-only; the first write to one is a
+    /// copy-on-write fault [default: false].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_zero_pages: bool,
 }
 
 fn default_host_memory() -> MemoryConfig {
@@ -159,6 +165,35 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             "host.memory",
             "a host memory curve, host fragmentation and a host huge-page pool are not modelled yet: the host always gets its page size",
         ));
+    }
+    if host.share_zero_pages {
+        if mode == Mode::Shadow {
+            return Err(ConfigError::at(
+                "host.share_zero_pages",
+                "zero-page sharing is modelled in nested mode only so far",
+            ));
+        }
+        let smallest = host_shape.offset_bits;
+        let guest_smallest = shape_of(&config.page_table).offset_bits;
+        if host.pages.policy != PagePolicyKind::Fixed || host.pages.size != Some(ByteSize(1 << smallest)) {
+            return Err(ConfigError::at(
+                "host.share_zero_pages",
+                format!(
+                    "shares pages of the host's smallest size ({}) only: set host.pages to that size (large pages defeat sharing: a large page is rarely all zeros)",
+                    ByteSize(1 << smallest)
+                ),
+            ));
+        }
+        if smallest > guest_smallest {
+            return Err(ConfigError::at(
+                "host.share_zero_pages",
+                format!(
+                    "the host's {} pages are larger than the guest's smallest page ({}): a host page would hold several guest pages",
+                    ByteSize(1 << smallest),
+                    ByteSize(1 << guest_smallest)
+                ),
+            ));
+        }
     }
     if host.memory.resident.is_some() {
         if mode == Mode::Shadow {

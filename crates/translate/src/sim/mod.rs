@@ -511,7 +511,7 @@ impl Simulator {
         self.translate_slow(va, kind, write, instruction)
     }
 
-    fn request(&self, va: Va, write: bool) -> WalkRequest {
+    fn request(&self, va: Va, write: bool, fetch: bool) -> WalkRequest {
         let c = self.current;
         WalkRequest {
             space: c.space.0,
@@ -522,13 +522,14 @@ impl Simulator {
             physical_tag: if self.machine.mode() == Mode::Nested { c.vm_tag } else { 0 },
             va,
             write,
+            fetch,
         }
     }
 
     #[inline(never)]
     fn translate_slow(&mut self, va: Va, kind: Kind, write: bool, instruction: bool) -> u32 {
         self.left_fast_path = true;
-        let request = self.request(va, write);
+        let request = self.request(va, write, instruction);
         let path = if instruction { &self.instruction_path } else { &self.data_path };
         let tag = request.tag;
         let swept_tlb = self.swept.as_ref().map_or(NO_TLB, |s| s.tlb);
@@ -638,6 +639,11 @@ impl Simulator {
             let state = &mut self.lanes[lane];
             state.dirty_assists += 1;
             state.dirty_bits_set_by_assists += u64::from(set);
+        }
+        // A store to a page sharing the zero frame broke the share, and the
+        // frame it took may have made a host limit evict.
+        if self.lanes[0].walker.invalidations_pending() {
+            self.invalidate_paged();
         }
     }
 

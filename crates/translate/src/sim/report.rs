@@ -46,6 +46,7 @@ impl Simulator {
         let (allocated_bytes, host_allocated_bytes) = tables.allocated_bytes();
         let other_tables = tables.other_tables();
         let host_paging = walker.host_paging();
+        let sharing = walker.sharing();
         // VMs are numbered in order of appearance; reports name them as the
         // trace does.
         let trace_vm = |vm: usize| self.spaces.trace_vm(crate::context::VmId(vm)).unwrap_or(vm as u16);
@@ -82,6 +83,11 @@ impl Simulator {
             host_paging: host_paging.as_ref().map(|(counters, _)| counters.clone()),
             host_paging_by_vm: host_paging.map_or_else(Vec::new, |(_, mut by_vm)| {
                 // Every VM seen, those the host never paged too.
+                by_vm.resize(self.spaces.vms().max(by_vm.len()), Default::default());
+                by_vm.into_iter().enumerate().map(|(vm, counts)| (trace_vm(vm), counts)).collect()
+            }),
+            sharing: sharing.as_ref().map(|(total, _)| total.clone()),
+            sharing_by_vm: sharing.map_or_else(Vec::new, |(_, mut by_vm)| {
                 by_vm.resize(self.spaces.vms().max(by_vm.len()), Default::default());
                 by_vm.into_iter().enumerate().map(|(vm, counts)| (trace_vm(vm), counts)).collect()
             }),
@@ -161,6 +167,11 @@ pub struct SimReport {
     /// With `[[balloon]]`: each VM's guest paging (its balloon's counts
     /// among them), by the trace's VM id; empty otherwise.
     pub guest_paging_by_vm: Vec<(u16, crate::walker::PagingCounters)>,
+    /// Zero-page sharing (`host.share_zero_pages`); `None` without it.
+    pub sharing: Option<crate::walker::SharingCounters>,
+    /// Its counts by the trace's VM id (VMs in order of appearance); empty
+    /// without it.
+    pub sharing_by_vm: Vec<(u16, crate::walker::SharingCounters)>,
     /// `memory.curve`: paging under LRU at each of its limits.
     pub memory_curve: Option<Vec<crate::memory_curve::CurvePoint>>,
     /// THP promotions.

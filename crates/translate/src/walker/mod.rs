@@ -31,9 +31,11 @@ mod native;
 mod nested;
 mod paging;
 mod shadow;
+mod sharing;
 
 use crate::residency::PageKey;
 pub use paging::{Pager, PagingCounters, VmPagingCounters};
+pub use sharing::SharingCounters;
 
 use nested::Nested;
 use shadow::Shadow;
@@ -90,6 +92,9 @@ pub struct ExitCounters {
     pub shadow_fill: u64,
     /// Nested: EPT/NPT violations (guest-physical pages mapped on first touch).
     pub host_page_fault: u64,
+    /// Nested, zero-page sharing: writes to a page sharing the zero frame
+    /// (copy-on-write faults).
+    pub cow_fault: u64,
     /// Timer exits.
     pub timer: u64,
     /// Shadow: trapped guest page-table writes of the guest's page
@@ -106,6 +111,7 @@ impl ExitCounters {
             + self.cr3_write
             + self.shadow_fill
             + self.host_page_fault
+            + self.cow_fault
             + self.timer
             + self.guest_paging
     }
@@ -118,6 +124,7 @@ pub enum ExitReason {
     Cr3Write,
     ShadowFill,
     HostPageFault,
+    CopyOnWrite,
     Timer,
     GuestPaging,
 }
@@ -142,6 +149,8 @@ pub struct WalkRequest {
     pub physical_tag: u32,
     pub va: Va,
     pub write: bool,
+    /// An instruction fetch's (a page first touched by one holds code).
+    pub fetch: bool,
 }
 
 /// What one walk found and cost.
@@ -302,6 +311,7 @@ impl Walker {
                 host_victims: Vec::new(),
                 guest_swap_outs: Vec::new(),
                 vm_tags: machine.context.vm_tags,
+                sharing: host.share_zero_pages.then(|| Box::new(sharing::ZeroSharing::new(host.table.offset_bits))),
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
                 guests: Vec::new(),
@@ -344,6 +354,8 @@ impl Walker {
             ExitReason::Cr3Write => (&mut self.exits.cr3_write, costs.cr3_write),
             ExitReason::ShadowFill => (&mut self.exits.shadow_fill, costs.shadow_fill),
             ExitReason::HostPageFault => (&mut self.exits.host_page_fault, costs.host_page_fault),
+            // An EPT violation too, whose handler fills a fresh page.
+            ExitReason::CopyOnWrite => (&mut self.exits.cow_fault, costs.host_page_fault),
             ExitReason::Timer => (&mut self.exits.timer, 0),
             ExitReason::GuestPaging => (&mut self.exits.guest_paging, costs.page_table_update),
         };
@@ -439,6 +451,22 @@ impl Walker {
         self.invalidate.len() > pending || !nested.host_victims.is_empty()
     }
 
+    /// Whether paging left translations to invalidate (`take_invalidations`,
+    /// `take_host_invalidations`): after a dirty-bit assist, whose
+    /// copy-on-write may have made a host limit evict.
+    pub fn invalidations_pending(&self) -> bool {
+        !self.invalidate.is_empty() || matches!(&self.mmu, Mmu::Nested(nested) if !nested.host_victims.is_empty())
+    }
+
+    /// What zero-page sharing did (nested, `host.share_zero_pages`), in
+    /// total and by VM (numbered in order of appearance).
+    pub fn sharing(&self) -> Option<(SharingCounters, Vec<SharingCounters>)> {
+        match &self.mmu {
+            Mmu::Nested(nested) => nested.sharing.as_deref().map(sharing::ZeroSharing::counters),
+            _ => None,
+        }
+    }
+
     /// Each VM's guest paging, by VM in order of appearance (virtualized).
     pub fn guest_paging_by_vm(&self) -> Vec<PagingCounters> {
         self.guests().iter().map(|g| g.pager.as_ref().map(|p| p.counters()).unwrap_or_default()).collect()
@@ -479,6 +507,7 @@ impl Walker {
     #[inline(never)]
     fn walk_virtualized(&mut self, request: &WalkRequest) -> WalkOutcome {
         let mut host_faults = 0u64;
+        let mut cow_faults = 0u64;
         let mut host_paged = false;
         let mut exit = None;
         let pending = self.invalidate.len();
@@ -496,6 +525,7 @@ impl Walker {
                 };
                 let (outcome, faults) = nested.walk(request, &mut shared);
                 host_faults = faults;
+                cow_faults = nested.sharing.as_deref_mut().map_or(0, |s| s.take_exits());
                 host_paged = !nested.host_victims.is_empty();
                 outcome
             }
@@ -538,6 +568,9 @@ impl Walker {
         let outcome = WalkOutcome { paging: paged || host_paged, ..outcome };
         for _ in 0..host_faults {
             self.exit(ExitReason::HostPageFault);
+        }
+        for _ in 0..cow_faults {
+            self.exit(ExitReason::CopyOnWrite);
         }
         if let Some(reason) = exit {
             self.exit(reason);
@@ -604,14 +637,26 @@ impl Walker {
             Mmu::Native(native) => native.tables.mark_dirty(request.space, request.va),
             Mmu::Nested(nested) => {
                 let Some(guest) = nested.guests.get_mut(request.vm) else { return false };
-                if nested.host.pager.is_some() {
-                    // The store reaches the host's page too, which a host
-                    // limit swaps out only if dirty.
-                    if let Some((gpa, _)) = guest.tables.translate(request.local, request.va) {
+                let host_sees = nested.host.pager.is_some() || nested.sharing.is_some();
+                if let (true, Some((gpa, _))) = (host_sees, guest.tables.translate(request.local, request.va)) {
+                    // The store reaches the host's page too: a page sharing
+                    // the zero frame gets its own (an exit), and a host
+                    // limit swaps a page out only if dirty.
+                    nested.before_host_write(
+                        request.vm,
+                        gpa,
+                        nested::Running { vm: request.vm, vm_tag: request.vm_tag },
+                    );
+                    if nested.host.pager.is_some() {
                         nested.host.tables.mark_dirty(request.vm, gpa);
                     }
                 }
-                guest.tables.mark_dirty(request.local, request.va)
+                let set = nested.guests[request.vm].tables.mark_dirty(request.local, request.va);
+                let cow_faults = nested.sharing.as_deref_mut().map_or(0, |s| s.take_exits());
+                for _ in 0..cow_faults {
+                    self.exit(ExitReason::CopyOnWrite);
+                }
+                set
             }
             Mmu::Shadow(shadow) => {
                 // The hypervisor passes the write on to the guest's entry.

@@ -5,6 +5,7 @@
 //! caches. The translation is cached at the smaller of the guest and host
 //! page sizes.
 
+use super::sharing::Dropped;
 use super::{walk_levels, Guest, NestedCounters, Shared, Tables, WalkCounters, WalkOutcome, WalkRequest};
 use crate::addr::{Address, Gpa, Hpa};
 use crate::pwc::{PageWalkCache, WalkMemory};
@@ -32,6 +33,8 @@ pub(super) struct Nested {
     /// Whether the nested TLB's entries carry their VM's tag (and so
     /// survive VM switches), as the TLBs' do.
     pub vm_tags: bool,
+    /// Zero-page sharing (`host.share_zero_pages`).
+    pub sharing: Option<Box<super::sharing::ZeroSharing>>,
 }
 
 /// The VM running, and the tag its nested-TLB entries carry: whose
@@ -62,10 +65,18 @@ impl Nested {
         let guest = &mut self.guests[request.vm];
         let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
+        let running = Running { vm: request.vm, vm_tag: request.vm_tag };
         if found.faulted {
             self.record_guest_swap_outs(request.vm);
             self.guests[request.vm].page_in(request.local, request.va, &found, shared.invalidate);
-            self.double_page(request.vm, Running { vm: request.vm, vm_tag: request.vm_tag });
+            self.double_page(request.vm, running);
+            if self.sharing.is_some() {
+                // The guest read the page from its swap, or (first touched
+                // by a fetch) from the program's file; else zeroed it.
+                let base = Gpa(gpa.raw() >> found.page_shift << found.page_shift);
+                let data = found.major || request.fetch;
+                self.guest_filled(request.vm, (base, found.page_shift), data, request.write.then_some(gpa), running);
+            }
         }
         shared.counters.accessed_bits_set += u64::from(found.set_accessed);
         shared.counters.dirty_bits_set += u64::from(found.set_dirty);
@@ -77,7 +88,10 @@ impl Nested {
         // OS mapping a page, or accessed and dirty bits set) dirtied the
         // host pages of the guest table nodes it read: all of them, an
         // upper bound (a host without a limit never reads its dirty bits).
-        let wrote_guest = self.host.pager.is_some() && (found.faulted || found.set_accessed || found.set_dirty);
+        // (Under zero-page sharing the same writes break a table page's
+        // share.)
+        let wrote_guest = (self.host.pager.is_some() || self.sharing.is_some())
+            && (found.faulted || found.set_accessed || found.set_dirty);
         let (guest_references, mut cycles) = walk_levels(
             shared.pwc,
             request,
@@ -100,9 +114,13 @@ impl Nested {
         host_references += host.references;
         host_faults += u64::from(host.faulted);
         cycles += host.cycles;
+        // A page sharing the zero frame is mapped read-only at the host:
+        // its translation is cached clean, so a store comes back to break
+        // the share (`mark_dirty`).
+        let shared_zero = self.sharing.as_deref().is_some_and(|s| s.is_shared(request.vm, gpa));
         let outcome = WalkOutcome {
             page_shift: found.page_shift.min(host.shift),
-            dirty: found.dirty,
+            dirty: found.dirty && !shared_zero,
             references: guest_references + host_references,
             cycles,
             promoted: None,
@@ -125,14 +143,19 @@ impl Nested {
         let from = self.host_victims.len();
         for frame in pinned {
             let page = PageKey { space: vm, base: frame, shift };
-            if let Some(host_frame) = self.host.tables.discard(page) {
-                self.host.frames.release(host_frame, shift);
-                if let Some(pager) = self.host.pager.as_deref_mut() {
-                    pager.forget(page);
+            match self.discard_host_page(page) {
+                Dropped::Nothing => continue,
+                // No frame of its own to free; its translations still go.
+                Dropped::Shared => {}
+                Dropped::Frame(host_frame) => {
+                    self.host.frames.release(host_frame, shift);
+                    if let Some(pager) = self.host.pager.as_deref_mut() {
+                        pager.forget(page);
+                    }
+                    freed += 1;
                 }
-                self.host_victims.push(page);
-                freed += 1;
             }
+            self.host_victims.push(page);
         }
         self.drop_nested_entries(from, running);
         if let Some(pager) = &mut self.guests[vm].pager {
@@ -144,7 +167,13 @@ impl Nested {
     /// host, evicting others, whose nested-TLB entries go at once (a later
     /// host translation of this very walk must not find them); the rest of
     /// their invalidation is the simulator's (`host_victims`).
-    fn host_page_in(&mut self, vm: usize, gpa: Gpa, found: &crate::pagetable::WalkResult<Hpa>, running: Running) {
+    pub(super) fn host_page_in(
+        &mut self,
+        vm: usize,
+        gpa: Gpa,
+        found: &crate::pagetable::WalkResult<Hpa>,
+        running: Running,
+    ) {
         let from = self.host_victims.len();
         self.host.page_in(vm, gpa, found, &mut self.host_victims);
         self.drop_nested_entries(from, running);
@@ -201,7 +230,7 @@ impl Nested {
         while at < end {
             let gpa = Gpa(at);
             let found = self.host.tables.walk(vm, gpa, false, &mut self.host.frames);
-            if found.faulted {
+            if found.faulted && !self.share_if_zero(vm, gpa, false) {
                 self.host_page_in(vm, gpa, &found, running);
                 if found.major {
                     let pager = self.host.pager.as_deref_mut().expect("a host limit");
@@ -224,6 +253,9 @@ impl Nested {
         counters: &mut WalkCounters,
     ) -> HostTranslation {
         self.counters.host_translations += 1;
+        if write && self.sharing.is_some() {
+            self.before_host_write(request.vm, gpa, Running { vm: request.vm, vm_tag: request.vm_tag });
+        }
         let mut cycles = 0;
         if let Some(tlb) = &mut self.tlb {
             cycles += self.tlb_latency;
@@ -264,7 +296,8 @@ impl Nested {
             tlb.count_miss(Kind::Load, found.page_shift);
             tlb.fill(request.vm_tag, gpa, found.page_shift, 0);
         }
-        if found.faulted && self.host.pager.is_some() {
+        let shared_zero = found.faulted && self.share_if_zero(request.vm, gpa, write);
+        if found.faulted && !shared_zero && self.host.pager.is_some() {
             // Over a host limit the host swaps guest-physical pages out.
             self.host_page_in(request.vm, gpa, &found, Running { vm: request.vm, vm_tag: request.vm_tag });
         }

@@ -102,6 +102,8 @@ pub struct Pager {
     /// The limit also holds the page tables' own pages (the host's: its
     /// frames back them too), which are never evicted.
     pins_tables: bool,
+    /// Bytes of other frames the limit holds, never evicted.
+    pinned_frames: u64,
     /// A guest's under a host limit: the frames of dirty victims, which
     /// the guest reads to write them to its swap (the host may have to
     /// bring them back first), until `take_swapped_out_frames`.
@@ -126,6 +128,7 @@ impl Pager {
             smallest,
             invalidate_on_clear: paging.clock_clear_flushes,
             pins_tables: false,
+            pinned_frames: 0,
             records_swap_outs: false,
             swapped_out_frames: Vec::new(),
             by_space: None,
@@ -204,6 +207,17 @@ impl Pager {
         self.pins_tables = true;
     }
 
+    /// `bytes` more of frames that are never evicted (the zero frame of
+    /// sharing) count against the limit from now on.
+    pub fn pin_frames(&mut self, bytes: u64) {
+        self.pinned_frames += bytes;
+    }
+
+    /// `bytes` of those frames went back.
+    pub fn unpin_frames(&mut self, bytes: u64) {
+        self.pinned_frames -= bytes;
+    }
+
     pub fn tracks_every_reference(&self) -> bool {
         self.residency.policy() == PageReplacement::Lru
     }
@@ -255,7 +269,7 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         }
         pager.residency.admit(page);
         if pager.pins_tables {
-            pager.residency.set_pinned_bytes(self.tables.table_bytes());
+            pager.residency.set_pinned_bytes(self.tables.table_bytes() + pager.pinned_frames);
         }
         self.evict_over_limit(page, invalidate);
         if let Some(pager) = self.pager.as_deref_mut() {

@@ -10,4 +10,5 @@ mod paging;
 mod properties;
 mod random_configs;
 mod scenarios;
+mod sharing;
 mod virtualization;

@@ -150,8 +150,10 @@ fn virtualization() -> impl Strategy<Value = String> {
             choose(&["", "", "64KiB", "8MiB", "5000"]),
             choose(&["clock", "fifo", "random", "lru"]),
             choose(&["", "", "[[balloon]]\nvm = 1\npages = 2\n", "[[balloon]]\nvm = 0\nat = 7\npages = 3\n[[balloon]]\nvm = 0\nat = 20\npages = 0\n"]),
+            // Zero-page sharing (refused with 2 MiB host pages).
+            any::<bool>(),
         )
-            .prop_map(|(nested_tlb, host_page, timer, host_limit, host_policy, balloon)| {
+            .prop_map(|(nested_tlb, host_page, timer, host_limit, host_policy, balloon, sharing)| {
                 let mut text = format!(
                     "mode = \"nested\"\n[host.pages]\nsize = \"{host_page}\"\n[nested.pwc]\nkind = \"split\"\n[nested.pwc.levels.l2]\nentries = 8\n[exits]\ntimer_interval = {}\n",
                     timer * 50
@@ -161,6 +163,9 @@ fn virtualization() -> impl Strategy<Value = String> {
                 }
                 if !host_limit.is_empty() {
                     text += &format!("[host.memory]\nresident = \"{host_limit}\"\nreplacement = \"{host_policy}\"\n");
+                }
+                if sharing {
+                    text += "[host]\nshare_zero_pages = true\n";
                 }
                 text + balloon
             }),
