@@ -259,6 +259,15 @@ impl Residency {
         }
     }
 
+    /// A stamp newer than every one given so far (and older than the next
+    /// reference's, whose stamps leave room between references): for
+    /// references the caller makes between the trace's (a walk's reads of
+    /// table pages).
+    pub fn next_stamp(&mut self) -> u64 {
+        self.now += 1;
+        self.now
+    }
+
     #[inline]
     fn stamp(&mut self, id: u32, stamp: u64) {
         self.stamps[id as usize] = stamp;

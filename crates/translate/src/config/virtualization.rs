@@ -195,19 +195,11 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             ));
         }
     }
-    if host.memory.resident.is_some() {
-        if mode == Mode::Shadow {
-            return Err(ConfigError::at(
-                "host.memory.resident",
-                "a host limit (overcommit) is modelled in nested mode only so far",
-            ));
-        }
-        if host.memory.replacement == Some(PageReplacement::Lru) {
-            return Err(ConfigError::at(
-                "host.memory.replacement",
-                "lru on the host needs every reference's guest-physical page, which TLB hits do not give; use clock, fifo or random",
-            ));
-        }
+    if host.memory.resident.is_some() && mode == Mode::Shadow {
+        return Err(ConfigError::at(
+            "host.memory.resident",
+            "a host limit (overcommit) is modelled in nested mode only so far",
+        ));
     }
     resolve_memory(&mut host.memory, &host_shape, &host.pages).map_err(under("host"))?;
     if mode == Mode::Shadow {

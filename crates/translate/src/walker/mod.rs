@@ -311,6 +311,7 @@ impl Walker {
                 host_victims: Vec::new(),
                 guest_swap_outs: Vec::new(),
                 vm_tags: machine.context.vm_tags,
+                host_lru: host.memory.paging.is_some_and(|p| p.replacement == crate::config::PageReplacement::Lru),
                 sharing: host.share_zero_pages.then(|| Box::new(sharing::ZeroSharing::new(host.table.offset_bits))),
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
@@ -400,6 +401,7 @@ impl Walker {
     /// resident limit, which `touch` must then be told of.
     pub fn tracks_every_reference(&self) -> bool {
         self.guest_template.memory.paging.is_some_and(|p| p.replacement == crate::config::PageReplacement::Lru)
+            || matches!(&self.mmu, Mmu::Nested(nested) if nested.host_lru)
     }
 
     /// The last reference to `va`, in the address space `space` (numbered
@@ -411,7 +413,17 @@ impl Walker {
             Mmu::Native(native) => native.touch(space, va, stamp),
             // A VM's tables exist once it has walked, which its first
             // reference did (a new VM's translations are never cached).
-            Mmu::Nested(nested) => nested.guests[vm].touch(local, va, stamp),
+            Mmu::Nested(nested) => {
+                let guest = &mut nested.guests[vm];
+                guest.touch(local, va, stamp);
+                if nested.host_lru {
+                    // The host's LRU sees the guest-physical page: the
+                    // guest's table says which (the TLB hit does not).
+                    if let Some((gpa, _)) = guest.tables.translate(local, va) {
+                        nested.host.touch(vm, gpa, stamp);
+                    }
+                }
+            }
             Mmu::Shadow(shadow) => shadow.guests[vm].touch(local, va, stamp),
         }
     }

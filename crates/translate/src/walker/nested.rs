@@ -33,6 +33,9 @@ pub(super) struct Nested {
     /// Whether the nested TLB's entries carry their VM's tag (and so
     /// survive VM switches), as the TLBs' do.
     pub vm_tags: bool,
+    /// Whether the host limit's policy is LRU: every guest-physical page
+    /// referenced, by the program or by a 2D walk, is stamped.
+    pub host_lru: bool,
     /// Zero-page sharing (`host.share_zero_pages`).
     pub sharing: Option<Box<super::sharing::ZeroSharing>>,
 }
@@ -269,6 +272,9 @@ impl Nested {
                 } else {
                     Hpa(0)
                 };
+                if self.host_lru {
+                    self.host.touch_now(request.vm, gpa);
+                }
                 return HostTranslation { hpa, shift: hit.page_shift, references: 0, cycles, faulted: false };
             }
         }
@@ -300,6 +306,9 @@ impl Nested {
         if found.faulted && !shared_zero && self.host.pager.is_some() {
             // Over a host limit the host swaps guest-physical pages out.
             self.host_page_in(request.vm, gpa, &found, Running { vm: request.vm, vm_tag: request.vm_tag });
+        }
+        if self.host_lru {
+            self.host.touch_now(request.vm, gpa);
         }
         let hpa = self.host.tables.frame(found.leaf).plus(gpa.page_offset(found.page_shift));
         HostTranslation { hpa, shift: found.page_shift, references, cycles, faulted: found.faulted }

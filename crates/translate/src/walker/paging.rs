@@ -360,6 +360,17 @@ impl<In: Address, Out: Address> Tables<In, Out> {
         }
     }
 
+    /// LRU: `va` of `space` (mapped) is referenced now, between the trace's
+    /// references (a 2D walk reading a guest table page at the host).
+    pub(super) fn touch_now(&mut self, space: usize, va: In) {
+        if let Some(pager) = self.pager.as_deref_mut() {
+            if pager.residency.policy() == PageReplacement::Lru {
+                let stamp = pager.residency.next_stamp();
+                self.touch(space, va, stamp);
+            }
+        }
+    }
+
     /// The last reference to `va` of `space` was at time `stamp` (LRU's
     /// recency); the page is mapped.
     #[inline]

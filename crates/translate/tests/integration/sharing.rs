@@ -288,4 +288,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(plain_exits.host_page_fault, shared_exits.host_page_fault);
         proptest::prop_assert_eq!(shared_exits.cow_fault, sharing.cow_faults);
     }
+
+    /// The same streams under a host limit of 6 to 11 frames (a pinned
+    /// host root per VM, and the zero frame while shared), by each host policy:
+    /// every share ends in exactly one way, and the limit holds.
+    #[test]
+    fn random_streams_under_a_host_limit_keep_the_books(
+        refs in proptest::collection::vec((0u16..2, 0u64..24, 0u8..4), 1..400),
+        frames_limit in 6u64..12,
+        policy in proptest::sample::select(vec!["lru", "clock", "fifo", "random"]),
+    ) {
+        let kinds = [Kind::Fetch, Kind::Load, Kind::Store, Kind::Modify];
+        let trace: Vec<Access> = refs.iter().map(|&(vm, page, kind)| at(vm, kinds[kind as usize], page)).collect();
+        let limit = format!("[host.memory]\nresident = \"{}KiB\"\nreplacement = \"{policy}\"\n", frames_limit * 4);
+        let report = run(&mut small(true, &limit), &trace);
+        let sharing = report.sharing.clone().unwrap();
+        let host = report.host_paging.clone().unwrap();
+        proptest::prop_assert_eq!(sharing.pages_shared, sharing.shared_pages + sharing.cow_faults + sharing.cow_by_io);
+        proptest::prop_assert_eq!(report.exits.unwrap().cow_fault, sharing.cow_faults);
+        let zero_frame = u64::from(sharing.shared_pages > 0);
+        // The first VM's host root is pinned inside the limit from the
+        // start (the second's from its first walk).
+        proptest::prop_assert!(host.resident_peak < frames_limit, "{:?}", host);
+        proptest::prop_assert!(report.host_allocated_bytes <= frames(frames_limit) + frames(zero_frame) + frames(1));
+    }
 }
