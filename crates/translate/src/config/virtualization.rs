@@ -195,12 +195,6 @@ pub(super) fn resolve_virtualization(config: &mut Config) -> Result<(), ConfigEr
             ));
         }
     }
-    if host.memory.resident.is_some() && mode == Mode::Shadow {
-        return Err(ConfigError::at(
-            "host.memory.resident",
-            "a host limit (overcommit) is modelled in nested mode only so far",
-        ));
-    }
     resolve_memory(&mut host.memory, &host_shape, &host.pages).map_err(under("host"))?;
     if mode == Mode::Shadow {
         // A shadow entry maps a page of the smaller of the guest's and the

@@ -316,17 +316,33 @@ impl Walker {
             })),
             Virtualization::Shadow { host } => Mmu::Shadow(Box::new(Shadow {
                 guests: Vec::new(),
-                host_map: PageTables::new(host.table.clone(), host.pages.clone()),
+                host: Tables {
+                    // The hypervisor's map of guest memory.
+                    tables: PageTables::new(host.table.clone(), host.pages.clone()),
+                    // Shadow tables are allocated from host memory too.
+                    frames: FrameAllocator::new_for(
+                        &[&host.table, shape],
+                        host.memory.bytes,
+                        host.memory.allocator,
+                        host_seed,
+                    ),
+                    pager: host.memory.paging.map(|paging| {
+                        let mut pager = Pager::new(paging, host.table.offset_bits, host_seed);
+                        pager.pin_tables();
+                        pager.count_by_space();
+                        // Clearing a host accessed bit drops the page's
+                        // shadow entries, so that its next use is seen.
+                        pager.invalidate_on_clear();
+                        Box::new(pager)
+                    }),
+                },
                 // The shadow table has the hardware's format, the guest's;
                 // the hypervisor chooses each entry's size and frame.
                 shadow: PageTables::new(shape.clone(), PagePolicy::Fixed(shape.offset_bits)),
                 guest_dirty_bits: machine.memory.paging.is_some(),
-                host_frames: FrameAllocator::new_for(
-                    &[&host.table, shape],
-                    host.memory.bytes,
-                    host.memory.allocator,
-                    host_seed,
-                ),
+                reverse_map: rustc_hash::FxHashMap::default(),
+                host_victims: Vec::new(),
+                guest_swap_outs: Vec::new(),
             })),
         };
         Walker {
@@ -401,7 +417,16 @@ impl Walker {
     /// resident limit, which `touch` must then be told of.
     pub fn tracks_every_reference(&self) -> bool {
         self.guest_template.memory.paging.is_some_and(|p| p.replacement == crate::config::PageReplacement::Lru)
-            || matches!(&self.mmu, Mmu::Nested(nested) if nested.host_lru)
+            || self.host_lru()
+    }
+
+    /// Whether a host limit's policy is LRU (stamped at every reference).
+    fn host_lru(&self) -> bool {
+        match &self.mmu {
+            Mmu::Native(_) => false,
+            Mmu::Nested(nested) => nested.host_lru,
+            Mmu::Shadow(shadow) => shadow.host.pager.as_ref().is_some_and(|pager| pager.tracks_every_reference()),
+        }
     }
 
     /// The last reference to `va`, in the address space `space` (numbered
@@ -424,7 +449,15 @@ impl Walker {
                     }
                 }
             }
-            Mmu::Shadow(shadow) => shadow.guests[vm].touch(local, va, stamp),
+            Mmu::Shadow(shadow) => {
+                let guest = &mut shadow.guests[vm];
+                guest.touch(local, va, stamp);
+                if shadow.host.pager.as_ref().is_some_and(|pager| pager.tracks_every_reference()) {
+                    if let Some((gpa, _)) = guest.tables.translate(local, va) {
+                        shadow.host.touch(vm, gpa, stamp);
+                    }
+                }
+            }
         }
     }
 
@@ -438,8 +471,10 @@ impl Walker {
     /// bits the host's clock cleared with invalidation), by VM (`space`),
     /// emptied into `into`.
     pub fn take_host_invalidations(&mut self, into: &mut Vec<PageKey>) {
-        if let Mmu::Nested(nested) = &mut self.mmu {
-            into.append(&mut nested.host_victims);
+        match &mut self.mmu {
+            Mmu::Native(_) => {}
+            Mmu::Nested(nested) => into.append(&mut nested.host_victims),
+            Mmu::Shadow(shadow) => into.append(&mut shadow.host_victims),
         }
     }
 
@@ -467,7 +502,12 @@ impl Walker {
     /// `take_host_invalidations`): after a dirty-bit assist, whose
     /// copy-on-write may have made a host limit evict.
     pub fn invalidations_pending(&self) -> bool {
-        !self.invalidate.is_empty() || matches!(&self.mmu, Mmu::Nested(nested) if !nested.host_victims.is_empty())
+        !self.invalidate.is_empty()
+            || match &self.mmu {
+                Mmu::Native(_) => false,
+                Mmu::Nested(nested) => !nested.host_victims.is_empty(),
+                Mmu::Shadow(shadow) => !shadow.host_victims.is_empty(),
+            }
     }
 
     /// What zero-page sharing did (nested, `host.share_zero_pages`), in
@@ -487,14 +527,12 @@ impl Walker {
     /// What paging under a host limit did (nested), in total and by VM
     /// (numbered in order of appearance); `None` without one.
     pub fn host_paging(&self) -> Option<(PagingCounters, Vec<VmPagingCounters>)> {
-        match &self.mmu {
-            Mmu::Nested(nested) => nested
-                .host
-                .pager
-                .as_ref()
-                .map(|pager| (pager.counters(), pager.by_space().unwrap_or_default().to_vec())),
-            _ => None,
-        }
+        let pager = match &self.mmu {
+            Mmu::Native(_) => None,
+            Mmu::Nested(nested) => nested.host.pager.as_ref(),
+            Mmu::Shadow(shadow) => shadow.host.pager.as_ref(),
+        };
+        pager.map(|pager| (pager.counters(), pager.by_space().unwrap_or_default().to_vec()))
     }
 
     /// Records the run's number of `request`'s address space, and turns the
@@ -520,7 +558,7 @@ impl Walker {
     fn walk_virtualized(&mut self, request: &WalkRequest) -> WalkOutcome {
         let mut host_faults = 0u64;
         let mut cow_faults = 0u64;
-        let mut host_paged = false;
+        let host_paged;
         let mut exit = None;
         let pending = self.invalidate.len();
         let outcome = match &mut self.mmu {
@@ -544,7 +582,8 @@ impl Walker {
             Mmu::Shadow(shadow) => {
                 Walker::guest(&self.guest_template, &mut shadow.guests, request.vm, true);
                 exit = shadow.fill_if_missing(request, &mut self.counters, &mut self.invalidate);
-                let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host_frames);
+                host_paged = !shadow.host_victims.is_empty();
+                let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host.frames);
                 if found.set_dirty && shadow.guest_dirty_bits {
                     // As for an assist: the guest's entry becomes dirty too.
                     shadow.guests[request.vm].tables.mark_dirty(request.local, request.va);
@@ -676,6 +715,13 @@ impl Walker {
                 // limit the work is skipped.
                 if let (Some(guest), true) = (shadow.guests.get_mut(request.vm), shadow.guest_dirty_bits) {
                     guest.tables.mark_dirty(request.local, request.va);
+                }
+                // And to its own map's, which a host limit swaps out only
+                // if dirty.
+                if let (Some(guest), true) = (shadow.guests.get(request.vm), shadow.host.pager.is_some()) {
+                    if let Some((gpa, _)) = guest.tables.translate(request.local, request.va) {
+                        shadow.host.tables.mark_dirty(request.vm, gpa);
+                    }
                 }
                 shadow.shadow.mark_dirty(request.space, request.va)
             }
@@ -814,7 +860,7 @@ impl Walker {
                 (nested.guests.iter().map(|g| g.frames.allocated_bytes()).sum(), nested.host.frames.allocated_bytes())
             }
             Mmu::Shadow(shadow) => {
-                (shadow.guests.iter().map(|g| g.frames.allocated_bytes()).sum(), shadow.host_frames.allocated_bytes())
+                (shadow.guests.iter().map(|g| g.frames.allocated_bytes()).sum(), shadow.host.frames.allocated_bytes())
             }
         }
     }

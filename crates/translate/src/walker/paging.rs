@@ -213,6 +213,12 @@ impl Pager {
         self.pinned_frames += bytes;
     }
 
+    /// The bytes of other frames the limit holds are `bytes` now (the
+    /// shadow tables', which grow).
+    pub fn set_pinned_frames(&mut self, bytes: u64) {
+        self.pinned_frames = bytes;
+    }
+
     /// `bytes` of those frames went back.
     pub fn unpin_frames(&mut self, bytes: u64) {
         self.pinned_frames -= bytes;

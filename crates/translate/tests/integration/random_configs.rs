@@ -169,7 +169,15 @@ fn virtualization() -> impl Strategy<Value = String> {
                 }
                 text + balloon
             }),
-        1 => choose(&["4KiB", "2MiB"]).prop_map(|host_page| format!("mode = \"shadow\"\n[host.pages]\nsize = \"{host_page}\"\n")),
+        1 => (choose(&["4KiB", "2MiB"]), choose(&["", "", "64KiB", "5000"]), choose(&["clock", "fifo", "random", "lru"])).prop_map(
+            |(host_page, host_limit, host_policy)| {
+                let mut text = format!("mode = \"shadow\"\n[host.pages]\nsize = \"{host_page}\"\n");
+                if !host_limit.is_empty() {
+                    text += &format!("[host.memory]\nresident = \"{host_limit}\"\nreplacement = \"{host_policy}\"\n");
+                }
+                text
+            }
+        ),
     ]
 }
 
