@@ -236,15 +236,16 @@ impl Nested {
     /// Balloon: the host drops `page` (of VM `page.space`) and its
     /// content; says what it had.
     pub(super) fn discard_host_page(&mut self, page: PageKey) -> Dropped {
-        let Some(frame) = self.host.tables.discard(page) else { return Dropped::Nothing };
+        let frame = self.host.tables.discard(page);
         if let Some(sharing) = self.sharing.as_deref_mut() {
+            // Its content goes too.
             sharing.pending.remove(&page);
-            if sharing.shared.remove(&page) {
+            if frame.is_some() && sharing.shared.remove(&page) {
                 self.release_zero_frame_if_unused();
                 return Dropped::Shared;
             }
         }
-        Dropped::Frame(frame)
+        frame.map_or(Dropped::Nothing, Dropped::Frame)
     }
 }
 

@@ -176,6 +176,24 @@ fn a_guest_page_larger_than_the_host_page_shares_host_page_by_host_page() {
     assert_eq!(report.exits.unwrap().cow_fault, 1);
 }
 
+#[test]
+fn a_balloon_taking_a_shared_frame_frees_no_host_frame() {
+    // The guest keeps 4 pages (FIFO). It fetches code from p0 (frame F0,
+    // not zeros) and loads p1 and p2 (F1, F2: shared). Before the second
+    // instruction a balloon of 3 pages leaves it one: it evicts p0 and p1
+    // (clean, dropped), and the driver takes F1 and F0 (the frames freed,
+    // last first) and one more. The host frees F0's backing; F1 had none of
+    // its own (it shared the zero frame, which F2 still maps).
+    let memory = "[memory]\nsize = \"64KiB\"\nresident = \"16KiB\"\nreplacement = \"fifo\"\n\
+                  [[balloon]]\nvm = 0\nat = 2\npages = 3\n";
+    let trace = [at(0, Kind::Fetch, 0), at(0, Kind::Load, 1), at(0, Kind::Load, 2), at(0, Kind::Fetch, 0)];
+    let report = run(&mut small(true, memory), &trace);
+    let balloon = report.paging.clone().unwrap();
+    assert_eq!((balloon.balloon_pages, balloon.balloon_evictions, balloon.balloon_host_frees), (3, 2, 1));
+    let sharing = report.sharing.clone().unwrap();
+    assert_eq!((sharing.pages_shared, sharing.shared_pages, sharing.cow_faults), (2, 1, 0));
+}
+
 /// Two real programs in two VMs, in slices of 1000 references.
 fn two_vms() -> Vec<Access> {
     let (a, b) = (real_trace("sort.lackey.zst"), real_trace("python-dict.lackey.gz"));
