@@ -263,3 +263,51 @@ fn bad_archives_and_records_name_the_file_the_member_and_the_offset() {
     let err = error_of(&empty).to_string();
     assert!(err.contains("without drmemtrace trace files"), "{err}");
 }
+
+/// A core-sharded directory (`drmemtrace.core.NNNNNN.trace.zip`, one file
+/// per core, each switching between threads of different processes): the
+/// same rule merges it. Core 0 runs thread 1 of process 100, then thread 2
+/// of process 200; core 1 runs thread 3 of process 100 throughout.
+#[test]
+fn a_core_sharded_directory_interleaves_its_cores_by_timestamp_with_each_threads_process() {
+    let core0 = [
+        record(25, 0, 7),
+        record(28, 12, 7),
+        record(22, 4, 1),
+        record(24, 4, 100),
+        record(28, 2, 10),
+        record(0, 8, 0xa000),
+        // The switch: the next thread's records, then its timestamp.
+        record(22, 4, 2),
+        record(24, 4, 200),
+        record(28, 2, 30),
+        record(1, 8, 0xb000),
+        record(26, 0, 0),
+    ]
+    .concat();
+    let core1 = [
+        record(25, 0, 7),
+        record(28, 12, 7),
+        record(22, 4, 3),
+        record(24, 4, 100),
+        record(28, 2, 20),
+        record(0, 8, 0xc000),
+        record(28, 2, 40),
+        record(0, 8, 0xc008),
+        record(26, 0, 0),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("drmemtrace.core.000000.trace.zip", &core0), ("drmemtrace.core.000001.trace.zip", &core1)] {
+        std::fs::write(dir.path().join(name), zip_of(&[("chunk.0000", bytes)])).unwrap();
+    }
+    // By timestamp: core 0's first segment (10), core 1's (20), core 0's
+    // second (30, process 200), core 1's second (40, process 100 again).
+    assert_eq!(
+        read(dir.path()),
+        [(Kind::Load, 0xa000, 0), (Kind::Load, 0xc000, 0), (Kind::Store, 0xb000, 1), (Kind::Load, 0xc008, 0)]
+    );
+    let info = mmusim_trace::TraceInfo::collect(TraceReader::open(dir.path()).unwrap()).unwrap();
+    let counts = info.drmemtrace.unwrap();
+    assert_eq!((counts.threads, counts.processes), (3, 2));
+}
