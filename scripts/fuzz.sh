@@ -48,7 +48,12 @@ for target in "${targets[@]}"; do
         printf '[memory]\ncurve = ["1MiB", "64KiB", "16MiB"]\nresident = "256KiB"\nreplacement = "lru"\n' >/tmp/mmusim-fuzz-curve.toml
         seed config curve.toml "" /tmp/mmusim-fuzz-curve.toml
         printf 'mode = "nested"\n[memory]\nresident = "1MiB"\n[host.memory]\nresident = "64MiB"\nreplacement = "random"\nclock_clear_flushes = true\n[[balloon]]\nvm = 1\nat = 100\npages = 16\n' >/tmp/mmusim-fuzz-host.toml
-        seed config host.toml "" /tmp/mmusim-fuzz-host.toml ;;
+        seed config host.toml "" /tmp/mmusim-fuzz-host.toml
+        # Zero-page sharing, host LRU, and a host limit under shadow paging.
+        printf 'mode = "nested"\n[host]\nshare_zero_pages = true\n[host.memory]\nresident = "2MiB"\nreplacement = "lru"\n' >/tmp/mmusim-fuzz-sharing.toml
+        seed config sharing.toml "" /tmp/mmusim-fuzz-sharing.toml
+        printf 'mode = "shadow"\n[host.memory]\nresident = "2MiB"\nreplacement = "clock"\n' >/tmp/mmusim-fuzz-shadow.toml
+        seed config shadow-host.toml "" /tmp/mmusim-fuzz-shadow.toml ;;
     sweep) for f in configs/sweeps/*.toml configs/ci/*.toml; do seed sweep "$(basename "$f")" "" "$f"; done ;;
     tables)
         printf '[default]\nabs = 0.5\n[metrics]\n"walks.walks" = { rel = 0.01, direction = "lower" }\n' >/tmp/mmusim-fuzz-tolerances.toml
