@@ -81,6 +81,18 @@ pub fn svg(figure: &Figure) -> Result<String, String> {
     let layout = legend_layout(figure, width);
     let legend_lines = layout.last().map_or(0, |(line, _)| line + 1);
     let header = TITLE_BAND + LEGEND_LINE * legend_lines + 8;
+    // Upright tick labels take a taller band under a panel: the panel
+    // grows by it, so its plot keeps its height.
+    let extra = figure
+        .panels
+        .iter()
+        .filter_map(|panel| match &panel.x {
+            XAxis::Ticks { ticks, .. } => upright_ticks(ticks, panel_w).map(|(_, band)| band.saturating_sub(48)),
+            XAxis::Continuous { .. } => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let panel_h = panel_h + extra;
     let height = header + panel_h * rows as u32;
     let mut out = String::new();
     {
@@ -153,17 +165,53 @@ fn extent(panel: &Panel) -> ((f64, f64), f64) {
     (x, if y_max > 0.0 { y_max * 1.08 } else { 1.0 })
 }
 
+/// Pixel size of tick labels.
+const TICK_LABEL_PIXELS: u32 = 14;
+/// The most characters a tick label set upright keeps (the rest is cut,
+/// ending in an ellipsis; the axis label names what the values are).
+const UPRIGHT_LABEL_CHARS: usize = 40;
+
+/// Tick labels that do not fit side by side under the panel's `width`
+/// are set upright (turned a quarter), cut to `UPRIGHT_LABEL_CHARS`;
+/// returns the labels and the height their band needs (`None`: as they
+/// are).
+fn upright_ticks(ticks: &[(f64, String)], width: u32) -> Option<(Vec<(f64, String)>, u32)> {
+    let plot_width = width.saturating_sub(10 + 18 + 72);
+    let slot = plot_width / ticks.len().max(1) as u32;
+    let widest = ticks.iter().map(|(_, label)| text_width(label, TICK_LABEL_PIXELS)).max()?;
+    if widest + 6 <= slot {
+        return None;
+    }
+    let cut = |label: &str| {
+        // TOML's spacing in tables (`{ vm = 0, pages = 0 }`) is dropped.
+        let label = label.replace(" = ", "=").replace("{ ", "{").replace(" }", "}");
+        match label.char_indices().nth(UPRIGHT_LABEL_CHARS - 1) {
+            Some((at, _)) if label.chars().count() > UPRIGHT_LABEL_CHARS => format!("{}…", &label[..at]),
+            _ => label,
+        }
+    };
+    let ticks: Vec<(f64, String)> = ticks.iter().map(|(x, label)| (*x, cut(label))).collect();
+    let longest = ticks.iter().map(|(_, label)| text_width(label, TICK_LABEL_PIXELS)).max().unwrap_or(0);
+    Some((ticks, longest + 36))
+}
+
 fn draw_panel(area: &Area, panel: &Panel) -> DrawResult {
     let ((x_low, x_high), y_high) = extent(panel);
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(10).margin_right(18).x_label_area_size(48).y_label_area_size(72);
-    if !panel.title.is_empty() {
-        builder.caption(&panel.title, (FONT, 16));
-    }
-    let x_ticks: Vec<(f64, String)> = match &panel.x {
+    let mut x_ticks: Vec<(f64, String)> = match &panel.x {
         XAxis::Continuous { .. } => Vec::new(),
         XAxis::Ticks { ticks, .. } => ticks.clone(),
     };
+    let upright = upright_ticks(&x_ticks, area.dim_in_pixel().0);
+    let mut x_band = 48;
+    if let Some((cut, band)) = upright.clone() {
+        x_ticks = cut;
+        x_band = band;
+    }
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(10).margin_right(18).x_label_area_size(x_band).y_label_area_size(72);
+    if !panel.title.is_empty() {
+        builder.caption(&panel.title, (FONT, 16));
+    }
     let x_label = match &panel.x {
         XAxis::Continuous { label } | XAxis::Ticks { label, .. } => label.as_str(),
     };
@@ -184,13 +232,39 @@ fn draw_panel(area: &Area, panel: &Panel) -> DrawResult {
         let inner: LogCoord<f64> = (low..high).log_scale().into();
         let y_axis = TickedAxis { ticks: log_ticks(low, high), inner };
         let mut chart = builder.build_cartesian_2d(x_axis, y_axis)?;
-        configure(&mut chart, x_label, panel, &x_name)?;
+        configure(&mut chart, x_label, panel, &x_name, upright.is_some())?;
+        draw_upright_labels(area, &chart, upright.as_ref().map(|(ticks, _)| ticks.as_slice()))?;
         plot(&mut chart, panel)
     } else {
         let mut chart = builder.build_cartesian_2d(x_axis, 0.0..y_high)?;
-        configure(&mut chart, x_label, panel, &x_name)?;
+        configure(&mut chart, x_label, panel, &x_name, upright.is_some())?;
+        draw_upright_labels(area, &chart, upright.as_ref().map(|(ticks, _)| ticks.as_slice()))?;
         plot(&mut chart, panel)
     }
+}
+
+/// Tick labels set upright: each read top to bottom from just under its
+/// tick (drawn here: the mesh would centre a turned label on the axis).
+fn draw_upright_labels<X, Y>(
+    area: &Area,
+    chart: &ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    ticks: Option<&[(f64, String)]>,
+) -> DrawResult
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let Some(ticks) = ticks else { return Ok(()) };
+    let (x_pixels, y_pixels) = chart.plotting_area().get_pixel_range();
+    let (base_x, base_y) = area.get_base_pixel();
+    let style = TextStyle::from((FONT, TICK_LABEL_PIXELS).into_font())
+        .transform(FontTransform::Rotate90)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (x, label) in ticks {
+        let px = chart.as_coord_spec().x_spec().map(x, (x_pixels.start, x_pixels.end));
+        area.draw(&Text::new(label.clone(), (px - base_x, y_pixels.end + 8 - base_y), style.clone()))?;
+    }
+    Ok(())
 }
 
 /// Axis labels and the grid: a line per tick, no finer lines between.
@@ -199,21 +273,26 @@ fn configure<X, Y>(
     x_label: &str,
     panel: &Panel,
     x_name: &dyn Fn(&f64) -> String,
+    upright: bool,
 ) -> DrawResult
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_label)
         .y_desc(panel.y_label.as_str())
         .max_light_lines(0)
-        .label_style((FONT, 14))
+        .label_style((FONT, TICK_LABEL_PIXELS))
         .axis_desc_style((FONT, 15))
         .x_label_formatter(x_name)
-        .y_label_formatter(&|y| short_number(*y))
-        .draw()
+        .y_label_formatter(&|y| short_number(*y));
+    let blank = |_: &f64| String::new();
+    if upright {
+        // Drawn by `draw_upright_labels`.
+        mesh.x_label_formatter(&blank);
+    }
+    mesh.draw()
 }
 
 /// The decades around a panel's positive values: from the power of ten at
@@ -374,5 +453,49 @@ mod tests {
         assert_eq!(log_ticks(0.12, 180.0), [1.0, 10.0, 100.0]);
         assert_eq!(log_ticks(0.3, 9.0), [0.5, 1.0, 2.0, 5.0]);
         assert_eq!(significant(131.7), "132");
+    }
+
+    /// A one-panel bar figure with a tick per label.
+    fn bars(labels: &[String]) -> Figure {
+        Figure {
+            file: "f".into(),
+            section: super::super::figures::Section::Comparison,
+            title: "t".into(),
+            source: "s".into(),
+            legend_title: "l".into(),
+            legend: vec!["a".into()],
+            panels: vec![Panel {
+                title: String::new(),
+                x: XAxis::Ticks {
+                    label: "x".into(),
+                    ticks: labels.iter().enumerate().map(|(i, l)| (i as f64, l.clone())).collect(),
+                },
+                y_label: "y".into(),
+                y_log: false,
+                plot: Plot::Bars(labels.iter().map(|_| vec![Some(1.0)]).collect()),
+            }],
+        }
+    }
+
+    /// The SVG's height, from its root element.
+    fn height(svg: &str) -> u32 {
+        let at = svg.find("height=\"").unwrap() + 8;
+        svg[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn tick_labels_too_wide_to_sit_side_by_side_are_set_upright_and_cut() {
+        let short: Vec<String> = ["4KiB", "2MiB"].iter().map(|s| s.to_string()).collect();
+        let plain = svg(&bars(&short)).unwrap();
+        assert!(!plain.contains("rotate(90"), "two short labels fit side by side");
+        assert!(plain.contains("4KiB\n</text>"));
+        // 32 groups named by three parameters, one of them a table.
+        let long: Vec<String> = (0..32)
+            .map(|i| format!("{}KiB, clock, [{{ vm = 0, pages = {i} }}, {{ vm = 1, pages = 144 }}]", 512 + i))
+            .collect();
+        let turned = svg(&bars(&long)).unwrap();
+        assert_eq!(turned.matches("rotate(90").count(), 32, "every label turned");
+        assert!(turned.contains("512KiB, clock, [{vm=0, pages=0}, {vm=1,…\n</text>"), "spacing dropped, cut at 40");
+        assert!(height(&turned) > height(&plain), "the figure grows by the labels' band");
     }
 }
