@@ -24,3 +24,18 @@ pub fn run(sim: &mut Simulator, accesses: &[Access]) -> SimReport {
     sim.run(accesses).unwrap();
     sim.report()
 }
+
+/// Two real programs in two VMs, in slices of 1000 references.
+pub fn two_vms() -> Vec<Access> {
+    let (a, b) = (real_trace("sort.lackey.zst"), real_trace("python-dict.lackey.gz"));
+    let mut out = Vec::new();
+    let (mut x, mut y) = (a.chunks(1000), b.chunks(1000));
+    loop {
+        let (p, q) = (x.next(), y.next());
+        if p.is_none() && q.is_none() {
+            return out;
+        }
+        out.extend(p.unwrap_or_default().iter().map(|r| Access { vm: 0, ..*r }));
+        out.extend(q.unwrap_or_default().iter().map(|r| Access { vm: 1, ..*r }));
+    }
+}

@@ -7,7 +7,7 @@ use mmusim_trace::{Access, Kind};
 use mmusim_translate::config::Mode;
 use mmusim_translate::{ByteSize, Config, Simulator};
 
-use crate::common::{real_trace, run};
+use crate::common::{run, two_vms};
 
 /// Nested paging with one-level tables (one 4 KiB root per guest address
 /// space and per VM on the host), no page-walk caches and no nested TLB, a
@@ -189,21 +189,6 @@ fn double_paging_under_shadow_paging_by_hand() {
     assert_eq!((host.swap_ins, host.evictions, host.swap_outs), (3, 5, 4));
     let guest = report.paging.unwrap();
     assert_eq!((guest.evictions, guest.swap_outs), (2, 2));
-}
-
-/// Two real programs in two VMs, interleaved in slices of 1000 references.
-fn two_vms() -> Vec<Access> {
-    let (a, b) = (real_trace("sort.lackey.zst"), real_trace("python-dict.lackey.gz"));
-    let mut out = Vec::new();
-    let (mut x, mut y) = (a.chunks(1000), b.chunks(1000));
-    loop {
-        let (p, q) = (x.next(), y.next());
-        if p.is_none() && q.is_none() {
-            return out;
-        }
-        out.extend(p.unwrap_or_default().iter().map(|r| Access { vm: 0, ..*r }));
-        out.extend(q.unwrap_or_default().iter().map(|r| Access { vm: 1, ..*r }));
-    }
 }
 
 fn nested_skylake() -> Config {

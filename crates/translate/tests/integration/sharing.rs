@@ -7,7 +7,7 @@ use mmusim_trace::{Access, Kind};
 use mmusim_translate::config::Mode;
 use mmusim_translate::{Config, SimReport, Simulator};
 
-use crate::common::{machine, real_trace, run};
+use crate::common::{machine, run, two_vms};
 
 const TABLE: &str =
     "format = \"custom\"\nindex_bits = [9]\noffset_bits = 12\nentry_bytes = 8\npage_sizes = [\"4KiB\"]\n";
@@ -192,21 +192,6 @@ fn a_balloon_taking_a_shared_frame_frees_no_host_frame() {
     assert_eq!((balloon.balloon_pages, balloon.balloon_evictions, balloon.balloon_host_frees), (3, 2, 1));
     let sharing = report.sharing.clone().unwrap();
     assert_eq!((sharing.pages_shared, sharing.shared_pages, sharing.cow_faults), (2, 1, 0));
-}
-
-/// Two real programs in two VMs, in slices of 1000 references.
-fn two_vms() -> Vec<Access> {
-    let (a, b) = (real_trace("sort.lackey.zst"), real_trace("python-dict.lackey.gz"));
-    let mut out = Vec::new();
-    let (mut x, mut y) = (a.chunks(1000), b.chunks(1000));
-    loop {
-        let (p, q) = (x.next(), y.next());
-        if p.is_none() && q.is_none() {
-            return out;
-        }
-        out.extend(p.unwrap_or_default().iter().map(|r| Access { vm: 0, ..*r }));
-        out.extend(q.unwrap_or_default().iter().map(|r| Access { vm: 1, ..*r }));
-    }
 }
 
 fn nested_skylake(sharing: bool, host_limit: Option<&str>) -> Config {
