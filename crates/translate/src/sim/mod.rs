@@ -362,11 +362,13 @@ impl Simulator {
     fn run_hits<const TRACK: bool>(&mut self, accesses: &[Access]) -> usize {
         let Some((vm, context)) = self.current.key else { return 0 };
         let [fetch_tlb, data_tlb] = self.first_tlb;
-        if fetch_tlb == NO_TLB || data_tlb == NO_TLB {
+        // A path without a fast path (no TLB, or one whose policy must see
+        // every hit) stops the run at its first reference.
+        let fetch_view = self.tlbs.get(fetch_tlb).and_then(|tlb| tlb.hit_view());
+        let data_view = self.tlbs.get(data_tlb).and_then(|tlb| tlb.hit_view());
+        if fetch_view.is_none() && data_view.is_none() {
             return 0;
         }
-        let Some((fetch_view, _, fetch_shift)) = self.tlbs[fetch_tlb].hit_view() else { return 0 };
-        let Some((data_view, data_dirty, data_shift)) = self.tlbs[data_tlb].hit_view() else { return 0 };
         let tag = self.current.tag.0;
         let max_va = self.max_va;
         // Fetches before the one at which the next timer exit happens: that
@@ -392,6 +394,7 @@ impl Simulator {
                 break;
             }
             if access.kind == Kind::Fetch {
+                let Some((fetch_view, _, fetch_shift)) = fetch_view else { break };
                 let page = access.addr >> fetch_shift;
                 if last >> fetch_shift != page || fetches == fetch_limit {
                     break;
@@ -409,6 +412,7 @@ impl Simulator {
                 fetch_last = (access.addr, done);
                 fetches += 1;
             } else {
+                let Some((data_view, data_dirty, data_shift)) = data_view else { break };
                 let page = access.addr >> data_shift;
                 if last >> data_shift != page {
                     break;
@@ -449,9 +453,13 @@ impl Simulator {
         for (kind, n) in counts.iter() {
             self.counters.references[kind] += n;
         }
-        self.tlbs[fetch_tlb].count_guessed_hits(Kind::Fetch, fetches);
-        for kind in [Kind::Load, Kind::Store, Kind::Modify] {
-            self.tlbs[data_tlb].count_guessed_hits(kind, counts[kind]);
+        if fetches > 0 {
+            self.tlbs[fetch_tlb].count_guessed_hits(Kind::Fetch, fetches);
+        }
+        if done as u64 > fetches {
+            for kind in [Kind::Load, Kind::Store, Kind::Modify] {
+                self.tlbs[data_tlb].count_guessed_hits(kind, counts[kind]);
+            }
         }
         done
     }

@@ -189,3 +189,58 @@ proptest! {
         prop_assert_eq!(simulate(&config, &trace), simulate_without_fast_paths(&config, &trace));
     }
 }
+
+/// Hierarchies where one path has no fast path: no TLB for fetches (the
+/// data-only TLB the Dinero IV comparison simulates), and an instruction
+/// TLB whose policy must see every hit (SRRIP) beside an LRU data TLB.
+/// Runs of hits then take the other path's references alone.
+const ONE_FAST_PATH: [&str; 2] = [
+    r#"
+[tlb.dtlb]
+level = 1
+serves = "data"
+entries = 64
+ways = 4
+"#,
+    r#"
+[tlb.l1i]
+level = 1
+serves = "instruction"
+entries = 16
+ways = 4
+replacement = "srrip"
+[tlb.l1d]
+level = 1
+serves = "data"
+entries = 16
+ways = 4
+[tlb.l2]
+level = 2
+serves = "unified"
+entries = 64
+ways = 8
+"#,
+];
+
+#[test]
+fn fast_paths_change_no_result_when_one_path_has_none() {
+    for trace in ["sort.lackey.zst", "randaccess.lackey.zst"] {
+        let accesses = real_trace(trace);
+        for config in ONE_FAST_PATH {
+            let mut fast = Simulator::new(&Config::from_toml(config).unwrap()).unwrap();
+            for chunk in accesses.chunks(4096) {
+                fast.run(chunk).unwrap();
+            }
+            assert_eq!(fast.report(), simulate_without_fast_paths(config, &accesses), "{config} on {trace}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_paths_change_no_result_when_one_path_has_none_generated(trace in accesses(), config in prop::sample::select(ONE_FAST_PATH.to_vec())) {
+        prop_assert_eq!(simulate(config, &trace), simulate_without_fast_paths(config, &trace));
+    }
+}
