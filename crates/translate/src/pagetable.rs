@@ -414,6 +414,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         result
     }
 
+    #[inline(always)]
     fn walk_inner(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator<Out>) -> WalkResult<Out> {
         let mut node = self.root(space, frames);
         let mut result = WalkResult {

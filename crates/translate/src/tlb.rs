@@ -315,7 +315,7 @@ impl<In: Address> Tlb<In> {
     /// Caches a translation (not present) of `va`'s page of `shift`, dirty
     /// in the lanes `dirty` has; returns whether it evicted a valid entry,
     /// or `None` if no array holds that size.
-    #[inline]
+    #[inline(always)]
     pub fn fill(&mut self, space: u32, va: In, shift: u32, dirty: u64) -> Option<bool> {
         let va = va.raw();
         let (array_index, held, size_index) = self.holder[shift as usize]?;

@@ -36,6 +36,19 @@ use crate::walker::{WalkRequest, Walker};
 /// `first_tlb` of a path with no TLB.
 const NO_TLB: usize = usize::MAX;
 
+/// Bits of each data kind's count in `run_hits`' packed counter.
+const KIND_FIELD_BITS: u32 = 21;
+/// The longest run of hits `run_hits` takes at once: its counts of loads,
+/// stores and modifies then fit their fields.
+const MAX_RUN: usize = (1 << KIND_FIELD_BITS) - 1;
+
+/// Where a data kind's count sits in `run_hits`' packed counter.
+#[inline(always)]
+fn data_field(kind: Kind) -> u32 {
+    debug_assert!(kind != Kind::Fetch);
+    (kind as u32 - 1) * KIND_FIELD_BITS
+}
+
 /// A reference whose address the page table cannot translate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddressOutOfRange {
@@ -375,7 +388,12 @@ impl Simulator {
         // one must go through `access`.
         let fetches_before = self.counters.references[Kind::Fetch];
         let fetch_limit = self.next_event.saturating_sub(1).saturating_sub(fetches_before);
-        let (mut fetches, mut loads, mut stores, mut modifies) = (0u64, 0u64, 0u64, 0u64);
+        let mut fetches = 0u64;
+        // Loads, stores and modifies counted in one register, a field of
+        // `KIND_FIELD_BITS` bits each, which a run never fills: one add per
+        // reference, no branch on the kind.
+        let mut data_counts = 0u64;
+        let accesses = &accesses[..accesses.len().min(MAX_RUN)];
         // The last page of each path found a hit, in registers: within the
         // run nothing changes state, so it stays one.
         let (mut fetch_page, mut data_page, mut data_page_dirty) = (u64::MAX, u64::MAX, false);
@@ -435,9 +453,7 @@ impl Simulator {
                     break;
                 }
                 data_last = (access.addr, done);
-                loads += u64::from(access.kind == Kind::Load);
-                stores += u64::from(access.kind == Kind::Store);
-                modifies += u64::from(access.kind == Kind::Modify);
+                data_counts += 1 << data_field(access.kind);
             }
             done += 1;
         }
@@ -449,7 +465,8 @@ impl Simulator {
             }
             self.recency_clock += done as u64;
         }
-        let counts = PerKind([fetches, loads, stores, modifies]);
+        let field = |kind| (data_counts >> data_field(kind)) & MAX_RUN as u64;
+        let counts = PerKind([fetches, field(Kind::Load), field(Kind::Store), field(Kind::Modify)]);
         for (kind, n) in counts.iter() {
             self.counters.references[kind] += n;
         }
