@@ -244,3 +244,20 @@ proptest! {
         prop_assert_eq!(simulate(config, &trace), simulate_without_fast_paths(config, &trace));
     }
 }
+
+/// A run of hits longer than `run_hits` takes at once (it counts each data
+/// kind in a 21-bit field of one register): 2^21 + 1000 loads of one page,
+/// then as many stores and modifies, count as the full probe counts them.
+#[test]
+fn runs_of_hits_longer_than_a_counter_field_count_exactly() {
+    let config = ONE_FAST_PATH[0];
+    let long = (1usize << 21) + 1000;
+    let mut accesses = vec![Access::new(Kind::Store, 0x5000, 8)];
+    for kind in [Kind::Load, Kind::Store, Kind::Modify] {
+        accesses.extend((0..long).map(|i| Access::new(kind, 0x5000 + (i as u64 % 512) * 8, 8)));
+    }
+    let fast = simulate(config, &accesses);
+    assert_eq!(fast, simulate_without_fast_paths(config, &accesses));
+    let long = long as u64;
+    assert_eq!(fast.run.references.0, [0, long, long + 1, long]);
+}
