@@ -44,6 +44,13 @@ pub struct MruView<'a> {
 }
 
 impl MruView<'_> {
+    /// A view in which nothing hits (no key equals an empty slot's): what
+    /// a path without a fast path offers, so that its references end a run
+    /// without a check of their own.
+    pub fn never() -> MruView<'static> {
+        MruView { keys: &[EMPTY], spaces: &[0], mru: &[0], sets: 1, mask: Some(0) }
+    }
+
     /// The slot holding `key` for `space` if it is the most recently used
     /// of the set `index` selects.
     #[inline(always)]

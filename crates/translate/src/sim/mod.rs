@@ -24,6 +24,7 @@ use mmusim_trace::{Access, Kind};
 use serde::Serialize;
 
 use crate::addr::Va;
+use crate::cache::MruView;
 use crate::config::{Config, ConfigError, Mode};
 use crate::context::{AddressSpaces, Current};
 use crate::machine::Machine;
@@ -376,12 +377,16 @@ impl Simulator {
         let Some((vm, context)) = self.current.key else { return 0 };
         let [fetch_tlb, data_tlb] = self.first_tlb;
         // A path without a fast path (no TLB, or one whose policy must see
-        // every hit) stops the run at its first reference.
+        // every hit) gets a view in which nothing hits: its first reference
+        // ends the run.
         let fetch_view = self.tlbs.get(fetch_tlb).and_then(|tlb| tlb.hit_view());
         let data_view = self.tlbs.get(data_tlb).and_then(|tlb| tlb.hit_view());
         if fetch_view.is_none() && data_view.is_none() {
             return 0;
         }
+        const NO_DIRTY_BITS: &[u64] = &[0];
+        let (fetch_view, _, fetch_shift) = fetch_view.unwrap_or((MruView::never(), NO_DIRTY_BITS, 0));
+        let (data_view, data_dirty, data_shift) = data_view.unwrap_or((MruView::never(), NO_DIRTY_BITS, 0));
         let tag = self.current.tag.0;
         let max_va = self.max_va;
         // Fetches before the one at which the next timer exit happens: that
@@ -412,7 +417,6 @@ impl Simulator {
                 break;
             }
             if access.kind == Kind::Fetch {
-                let Some((fetch_view, _, fetch_shift)) = fetch_view else { break };
                 let page = access.addr >> fetch_shift;
                 if last >> fetch_shift != page || fetches == fetch_limit {
                     break;
@@ -430,7 +434,6 @@ impl Simulator {
                 fetch_last = (access.addr, done);
                 fetches += 1;
             } else {
-                let Some((data_view, data_dirty, data_shift)) = data_view else { break };
                 let page = access.addr >> data_shift;
                 if last >> data_shift != page {
                     break;
