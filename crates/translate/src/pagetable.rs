@@ -99,6 +99,8 @@ enum Entries {
 #[derive(Clone, Debug)]
 struct Level {
     bits: u32,
+    /// How an address indexes this level.
+    step: Step,
     entries: Entries,
     /// Physical address of each node.
     bases: Vec<u64>,
@@ -111,10 +113,16 @@ struct Level {
 }
 
 impl Level {
-    fn new(bits: u32, bottom: bool) -> Level {
+    fn new(bits: u32, step: Step, bottom: bool) -> Level {
         let entries =
             if bottom { Entries::Split { flags: Vec::new(), frames: Vec::new() } } else { Entries::Packed(Vec::new()) };
-        Level { bits, entries, bases: Vec::new(), free: Vec::new(), live: 0, lane_dirty: Vec::new() }
+        Level { bits, step, entries, bases: Vec::new(), free: Vec::new(), live: 0, lane_dirty: Vec::new() }
+    }
+
+    /// The index of `va`'s entry in a node of this level.
+    #[inline(always)]
+    fn index(&self, va: u64) -> usize {
+        ((va >> self.step.shift) & self.step.mask) as usize
     }
 
     #[inline(always)]
@@ -214,10 +222,8 @@ pub struct LevelMemory {
 /// A leaf entry's address and bits, as a walk found them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalkResult<Out: Address> {
-    /// Levels read, root first: `entry_addrs[..levels]`.
+    /// Levels read, root first.
     pub levels: usize,
-    /// Where the entries read are: in the table's own physical space.
-    pub entry_addrs: [Out; MAX_LEVELS],
     pub page_shift: u32,
     /// The walk found nothing mapped and the fault handler filled it in.
     pub faulted: bool,
@@ -235,7 +241,13 @@ pub struct WalkResult<Out: Address> {
     pub promoted: Option<(u64, u32)>,
     /// Where the leaf entry is: (level, slot in the level's entries).
     pub leaf: (usize, usize),
+    /// The space of the frame `PageTables::frame` reads at `leaf`.
+    pub space: PhantomData<Out>,
 }
+
+/// Where the entries a walk read are, root first (`[..levels]`): in the
+/// table's own physical space.
+pub type EntryAddrs<Out> = [Out; MAX_LEVELS];
 
 /// How one level takes its index from an address: its shift (also the
 /// page shift of a leaf there) and the mask of its index bits.
@@ -251,8 +263,6 @@ struct Step {
 #[derive(Clone, Debug)]
 pub struct PageTables<In: Address, Out: Address> {
     shape: TableShape,
-    /// Per level (the first `levels.len()`), precomputed for the walk.
-    steps: [Step; MAX_LEVELS],
     entry_bytes: u64,
     levels: Vec<Level>,
     /// Whether dirty bits are kept per lane (`lane_dirty`), not in entries.
@@ -279,18 +289,16 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
     /// Empty tables of `shape`; frames come from the allocator each call
     /// that may need one is given.
     pub fn new(shape: TableShape, policy: PagePolicy) -> PageTables<In, Out> {
-        let mut steps = [Step::default(); MAX_LEVELS];
-        for (level, step) in steps.iter_mut().enumerate().take(shape.index_bits.len()) {
-            *step = Step { shift: shape.leaf_shift(level), mask: (1u64 << shape.index_bits[level]) - 1 };
-        }
         PageTables {
-            steps,
             entry_bytes: u64::from(shape.entry_bytes),
             levels: shape
                 .index_bits
                 .iter()
                 .enumerate()
-                .map(|(level, &bits)| Level::new(bits, level + 1 == shape.index_bits.len()))
+                .map(|(level, &bits)| {
+                    let step = Step { shift: shape.leaf_shift(level), mask: (1u64 << bits) - 1 };
+                    Level::new(bits, step, level + 1 == shape.index_bits.len())
+                })
                 .collect(),
             shape,
             lanes: false,
@@ -332,7 +340,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
 
     /// The page shift of a leaf at `level`.
     pub fn level_shift(&self, level: usize) -> u32 {
-        self.steps[level].shift
+        self.levels[level].step.shift
     }
 
     /// A new, empty node at `level`; returns its id there.
@@ -374,24 +382,66 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
 
     #[inline(always)]
     fn index(&self, level: usize, va: u64) -> usize {
-        let step = self.steps[level];
-        ((va >> step.shift) & step.mask) as usize
+        self.levels[level].index(va)
     }
 
     /// Walks `space`'s table for `va`, faulting in what is missing, setting
     /// the leaf's accessed bit (and dirty bit for a write).
     pub fn walk(&mut self, space: usize, va: In, write: bool, frames: &mut FrameAllocator<Out>) -> WalkResult<Out> {
-        let va = va.raw();
-        let mut result = self.walk_inner(space, va, write, frames);
+        self.walk_recording::<false>(space, va.raw(), write, frames, &mut [])
+    }
+
+    /// `walk`, also writing where the entries it read are into `addrs`:
+    /// for callers that price each reference by its address (page-walk
+    /// caches of entries, a line cache) or translate it (nested walks). A
+    /// walk that needs no addresses is spared a load of each node's base.
+    pub fn walk_addressed(
+        &mut self,
+        space: usize,
+        va: In,
+        write: bool,
+        frames: &mut FrameAllocator<Out>,
+        addrs: &mut EntryAddrs<Out>,
+    ) -> WalkResult<Out> {
+        self.walk_recording::<true>(space, va.raw(), write, frames, addrs)
+    }
+
+    #[inline(always)]
+    fn walk_recording<const ADDRS: bool>(
+        &mut self,
+        space: usize,
+        va: u64,
+        write: bool,
+        frames: &mut FrameAllocator<Out>,
+        addrs: &mut [Out],
+    ) -> WalkResult<Out> {
+        let mut result = self.walk_inner::<ADDRS>(space, va, write, frames, addrs);
         if result.faulted {
-            if result.major {
-                self.major_faults += 1;
-            } else {
-                self.faults += 1;
-            }
+            self.after_fault::<ADDRS>(space, va, write, frames, &mut result, addrs);
+        }
+        result
+    }
+
+    /// Counts the fault a walk took, and under THP promotes the region if
+    /// this first touch completes it (walking again, in the large page).
+    #[cold]
+    #[inline(never)]
+    fn after_fault<const ADDRS: bool>(
+        &mut self,
+        space: usize,
+        va: u64,
+        write: bool,
+        frames: &mut FrameAllocator<Out>,
+        result: &mut WalkResult<Out>,
+        addrs: &mut [Out],
+    ) {
+        if result.major {
+            self.major_faults += 1;
+        } else {
+            self.faults += 1;
         }
         if let PagePolicy::Thp { small, large, promote_after } = self.policy {
-            if result.faulted && !result.major && result.page_shift == small && promote_after > 1 {
+            if !result.major && result.page_shift == small && promote_after > 1 {
                 let region = va >> large;
                 let touched = self.touched.entry((space, region)).or_insert(0);
                 *touched += 1;
@@ -406,60 +456,69 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
                     if grant == Grant::Pool {
                         self.pool_pages.insert(PageKey { space, base: region << large, shift: large });
                     }
-                    let promoted = self.walk_inner(space, va, write, frames);
-                    result = WalkResult { faulted: true, promoted: Some((region << large, large)), ..promoted };
+                    let promoted = self.walk_inner::<ADDRS>(space, va, write, frames, addrs);
+                    *result = WalkResult { faulted: true, promoted: Some((region << large, large)), ..promoted };
                 }
             }
         }
-        result
     }
 
     #[inline(always)]
-    fn walk_inner(&mut self, space: usize, va: u64, write: bool, frames: &mut FrameAllocator<Out>) -> WalkResult<Out> {
-        let mut node = self.root(space, frames);
-        let mut result = WalkResult {
-            levels: 0,
-            entry_addrs: [Out::from_raw(0); MAX_LEVELS],
-            page_shift: 0,
-            faulted: false,
-            major: false,
-            set_accessed: false,
-            set_dirty: false,
-            dirty: false,
-            promoted: None,
-            leaf: (0, 0),
+    fn walk_inner<const ADDRS: bool>(
+        &mut self,
+        space: usize,
+        va: u64,
+        write: bool,
+        frames: &mut FrameAllocator<Out>,
+        addrs: &mut [Out],
+    ) -> WalkResult<Out> {
+        let mut node = match self.roots.get(space) {
+            Some(&root) => root,
+            None => self.root(space, frames),
         };
-        for level in 0..self.levels().min(MAX_LEVELS) {
-            let index = self.index(level, va);
+        let (mut faulted, mut major) = (false, false);
+        // The last level holds leaves only: the loop ends there at the
+        // latest.
+        let mut level = 0;
+        loop {
             let nodes = &self.levels[level];
-            result.entry_addrs[level] = Out::from_raw(nodes.bases[node] + index as u64 * self.entry_bytes);
+            let index = nodes.index(va);
+            if ADDRS {
+                addrs[level] = Out::from_raw(nodes.bases[node] + index as u64 * self.entry_bytes);
+            }
             let slot = nodes.slot(node, index);
             let (mut flags, mut child) = nodes.read(slot);
             if flags & PRESENT == 0 {
-                result.faulted = true;
-                let major;
-                (flags, child, major) = self.fill(level, slot, space, va, frames);
-                result.major |= major;
+                faulted = true;
+                let brought_back;
+                (flags, child, brought_back) = self.fill(level, slot, space, va, frames);
+                major |= brought_back;
             }
             if flags & LEAF != 0 {
                 let mut updated = flags | ACCESSED;
                 if write {
                     updated |= DIRTY;
                 }
+                let nodes = &mut self.levels[level];
                 if updated != flags {
-                    self.levels[level].set_flags(slot, updated);
+                    nodes.set_flags(slot, updated);
                 }
-                result.levels = level + 1;
-                result.set_accessed = flags & ACCESSED == 0;
-                result.set_dirty = write && flags & DIRTY == 0;
-                result.leaf = (level, slot);
-                result.dirty = updated & DIRTY != 0;
-                result.page_shift = self.level_shift(level);
-                return result;
+                return WalkResult {
+                    levels: level + 1,
+                    page_shift: nodes.step.shift,
+                    faulted,
+                    major,
+                    set_accessed: flags & ACCESSED == 0,
+                    set_dirty: write && flags & DIRTY == 0,
+                    dirty: updated & DIRTY != 0,
+                    promoted: None,
+                    leaf: (level, slot),
+                    space: PhantomData,
+                };
             }
             node = child;
+            level += 1;
         }
-        unreachable!("the last level holds leaves only")
     }
 
     /// The physical base of the page whose leaf entry a walk found at `leaf`.
@@ -740,8 +799,8 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         }
     }
 
-    /// `walk`, for the lanes `lanes` at once, with dirty bits per lane:
-    /// returns the walk's result and the lanes in which it set the dirty bit
+    /// `walk_addressed`, for the lanes `lanes` at once, with dirty bits per
+    /// lane: returns the walk's result and the lanes in which it set the dirty bit
     /// and in which the page is dirty after it.
     pub fn walk_lanes(
         &mut self,
@@ -750,10 +809,11 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         write: bool,
         lanes: u64,
         frames: &mut FrameAllocator<Out>,
+        addrs: &mut EntryAddrs<Out>,
     ) -> (WalkResult<Out>, u64, u64) {
         debug_assert!(self.lanes, "keep_lane_dirty_bits first");
         // The entries' own dirty bits stay clear: the lanes' are kept aside.
-        let result = self.walk(space, va, false, frames);
+        let result = self.walk_addressed(space, va, false, frames, addrs);
         let (level, slot) = result.leaf;
         let dirty = &mut self.levels[level].lane_dirty[slot];
         let set = if write { lanes & !*dirty } else { 0 };

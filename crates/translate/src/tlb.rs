@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::marker::PhantomData;
 
 use crate::addr::{Address, Gpa, Va};
-use crate::cache::{MruView, SetAssoc};
+use crate::cache::{MruView, SetAssoc, Slot};
 use crate::config::Serves;
 use crate::machine::{Machine, TlbSpec};
 use crate::pagetable::MAX_LEVELS;
@@ -257,10 +257,21 @@ impl<In: Address> Tlb<In> {
         let va = va.raw();
         for array_index in 0..self.arrays.len() {
             let array = &mut self.arrays[array_index];
+            if let [(shift, size_index)] = *array.shifts {
+                // One size: one probe, unless the array is empty.
+                if array.held[0] == 0 {
+                    continue;
+                }
+                let page = va >> shift;
+                if let Some(slot) = array.store.lookup(page, key(page, shift), space) {
+                    return Some(self.hit_at(array_index, slot, shift, size_index, va, kind));
+                }
+                continue;
+            }
             if array.held.iter().all(|&n| n == 0) {
                 continue;
             }
-            let found = if array.store.is_fully_associative() && array.shifts.len() > 1 {
+            let found = if array.store.is_fully_associative() {
                 // One pass for every size: a slot matches if its page, at its
                 // own size, is va's.
                 array
@@ -274,10 +285,6 @@ impl<In: Address> Tlb<In> {
                         let &(_, size_index) = array.shifts.iter().find(|&&(s, _)| s == shift).expect("held");
                         ((shift, size_index), slot)
                     })
-            } else if let [(shift, size_index)] = *array.shifts {
-                // One size (held, or the array would have been skipped).
-                let page = va >> shift;
-                array.store.lookup(page, key(page, shift), space).map(|slot| ((shift, size_index), slot))
             } else {
                 array.shifts.iter().zip(&array.held).filter(|(_, &held)| held > 0).find_map(
                     |(&(shift, size_index), _)| {
@@ -287,16 +294,23 @@ impl<In: Address> Tlb<In> {
                 )
             };
             if let Some(((shift, size_index), slot)) = found {
-                let page = va >> shift;
-                *array.hint(page) = slot.0 as u32;
-                let dirty = array.dirty[slot.0];
-                self.guess = Guess { array: array_index, shift, size_index };
-                self.last_hit = (array_index, slot.0);
-                self.hits[size_index][kind] += 1;
-                return Some(Hit { page_shift: shift, dirty });
+                return Some(self.hit_at(array_index, slot, shift, size_index, va, kind));
             }
         }
         None
+    }
+
+    /// Records a hit `lookup` found in `slot` of array `array_index`, on
+    /// `va`'s page of `shift`.
+    #[inline(always)]
+    fn hit_at(&mut self, array_index: usize, slot: Slot, shift: u32, size_index: usize, va: u64, kind: Kind) -> Hit {
+        let array = &mut self.arrays[array_index];
+        *array.hint(va >> shift) = slot.0 as u32;
+        let dirty = array.dirty[slot.0];
+        self.guess = Guess { array: array_index, shift, size_index };
+        self.last_hit = (array_index, slot.0);
+        self.hits[size_index][kind] += 1;
+        Hit { page_shift: shift, dirty }
     }
 
     /// Counts a miss of this TLB, by a reference of `kind`, as resolved to a
@@ -322,10 +336,15 @@ impl<In: Address> Tlb<In> {
         let array = &mut self.arrays[array_index];
         let page = va >> shift;
         let (slot, evicted) = array.store.insert(page, key(page, shift), space);
-        array.held[held] += 1;
-        if let Some(old) = evicted {
-            let (_, old_held, _) = self.holder[unkey(old).1 as usize].expect("a size held");
-            array.held[old_held] -= 1;
+        match evicted {
+            None => array.held[held] += 1,
+            // An entry of the same size replaced: the counts stay.
+            Some(old) if unkey(old).1 == shift => {}
+            Some(old) => {
+                let (_, old_held, _) = self.holder[unkey(old).1 as usize].expect("a size held");
+                array.held[held] += 1;
+                array.held[old_held] -= 1;
+            }
         }
         array.dirty[slot.0] = dirty;
         *array.hint(page) = slot.0 as u32;

@@ -608,6 +608,7 @@ impl Simulator {
     /// bits) and the lanes whose walk found the page dirty. A THP promotion
     /// (a fault, so a walk in every lane at once) drops the stale cached
     /// translations everywhere.
+    #[inline(always)]
     fn walk_lanes(&mut self, lanes: u64, kind: Kind, request: &WalkRequest) -> (u32, u64) {
         if let (false, [state]) = (self.shared_tables, self.lanes.as_mut_slice()) {
             // One configuration: one walk, no lane masks (lanes that share
@@ -623,6 +624,12 @@ impl Simulator {
             }
             return (outcome.page_shift, u64::from(outcome.dirty));
         }
+        self.walk_each_lane(lanes, kind, request)
+    }
+
+    /// `walk_lanes` for more than one lane.
+    #[inline(never)]
+    fn walk_each_lane(&mut self, lanes: u64, kind: Kind, request: &WalkRequest) -> (u32, u64) {
         let mut shift = None;
         let mut dirty = 0;
         let mut promoted = None;
@@ -630,13 +637,13 @@ impl Simulator {
         for lane in lanes_in(lanes) {
             let state = &mut self.lanes[lane];
             let outcome = match &shared {
-                Some((found, set_dirty, dirty)) => {
+                Some((found, addrs, set_dirty, dirty)) => {
                     let found = crate::pagetable::WalkResult {
                         set_dirty: set_dirty & 1 << lane != 0,
                         dirty: dirty & 1 << lane != 0,
                         ..*found
                     };
-                    state.walker.cost_native_walk(request, &found)
+                    state.walker.cost_native_walk(request, &found, addrs)
                 }
                 None => state.walker.walk(request),
             };

@@ -22,7 +22,7 @@ use crate::config::{ExitConfig, TableShape};
 use crate::frames::FrameAllocator;
 use crate::histogram::Distribution;
 use crate::machine::{Machine, Memory, Virtualization};
-use crate::pagetable::{LevelMemory, PagePolicy, PageTables, WalkResult, MAX_LEVELS};
+use crate::pagetable::{EntryAddrs, LevelMemory, PagePolicy, PageTables, WalkResult, MAX_LEVELS};
 use crate::pwc::{LineCounters, PageWalkCache, PwcCounters, WalkMemory};
 use crate::rng::SplitMix64;
 use crate::tlb::{Tlb, TlbCounters};
@@ -39,6 +39,10 @@ pub use sharing::SharingCounters;
 
 use nested::Nested;
 use shadow::Shadow;
+
+/// Entry addresses of a walk that did not record them (nothing reads
+/// them: see `Walker::reads_entry_addresses`).
+pub(crate) const UNRECORDED: EntryAddrs<Hpa> = [Hpa(0); MAX_LEVELS];
 
 /// Counters of every walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -248,6 +252,10 @@ pub struct Walker {
     /// the guest's when nested, the shadow's).
     pwc: PageWalkCache,
     memory: WalkMemory,
+    /// Whether costing a walk of the first table reads its entries'
+    /// addresses (a unified page-walk cache, a line cache): else native
+    /// walks skip computing them.
+    reads_entry_addresses: bool,
     /// Leaf shifts of the first table's levels, and its entry size.
     shifts: Vec<u32>,
     entry_bytes: u32,
@@ -345,10 +353,13 @@ impl Walker {
                 guest_swap_outs: Vec::new(),
             })),
         };
+        let pwc = PageWalkCache::new(&machine.pwc, seed);
+        let memory = WalkMemory::new(machine.walk, seed);
         Walker {
             mmu,
-            pwc: PageWalkCache::new(&machine.pwc, seed),
-            memory: WalkMemory::new(machine.walk, seed),
+            reads_entry_addresses: pwc.is_unified() || memory.reads_addresses(),
+            pwc,
+            memory,
             entry_bytes: shape.entry_bytes,
             shifts,
             translation_sizes: crate::size::PageSizes::new(machine.translation_shifts.clone()),
@@ -403,12 +414,17 @@ impl Walker {
     #[inline]
     pub fn walk(&mut self, request: &WalkRequest) -> WalkOutcome {
         if let Mmu::Native(native) = &mut self.mmu {
-            let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
+            let mut addrs = UNRECORDED;
+            let found = if self.reads_entry_addresses {
+                native.tables.walk_addressed(request.space, request.va, request.write, &mut native.frames, &mut addrs)
+            } else {
+                native.tables.walk(request.space, request.va, request.write, &mut native.frames)
+            };
             let paged = found.faulted && native.pager.is_some() && {
                 native.page_in(request.space, request.va, &found, &mut self.invalidate);
                 !self.invalidate.is_empty()
             };
-            return WalkOutcome { paging: paged, ..self.cost_native_walk(request, &found) };
+            return WalkOutcome { paging: paged, ..self.cost_native_walk(request, &found, &addrs) };
         }
         self.walk_virtualized(request)
     }
@@ -583,12 +599,19 @@ impl Walker {
                 Walker::guest(&self.guest_template, &mut shadow.guests, request.vm, true);
                 exit = shadow.fill_if_missing(request, &mut self.counters, &mut self.invalidate);
                 host_paged = !shadow.host_victims.is_empty();
-                let found = shadow.shadow.walk(request.space, request.va, request.write, &mut shadow.host.frames);
+                let mut addrs = UNRECORDED;
+                let found = shadow.shadow.walk_addressed(
+                    request.space,
+                    request.va,
+                    request.write,
+                    &mut shadow.host.frames,
+                    &mut addrs,
+                );
                 if found.set_dirty && shadow.guest_dirty_bits {
                     // As for an assist: the guest's entry becomes dirty too.
                     shadow.guests[request.vm].tables.mark_dirty(request.local, request.va);
                 }
-                let (references, cycles) = self.cost_levels(request, &found);
+                let (references, cycles) = self.cost_levels(request, &found, &addrs);
                 WalkOutcome {
                     page_shift: found.page_shift,
                     dirty: found.dirty,
@@ -633,7 +656,7 @@ impl Walker {
     /// and returns the references and cycles reading its levels costs
     /// (page-walk caches, then memory): native and shadow walks alike.
     #[inline(always)]
-    fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> (u32, u32) {
+    fn cost_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>, addrs: &EntryAddrs<Hpa>) -> (u32, u32) {
         self.counters.accessed_bits_set += u64::from(found.set_accessed);
         self.counters.dirty_bits_set += u64::from(found.set_dirty);
         if let (PageWalkCache::None, &WalkMemory::Fixed(latency)) = (&self.pwc, &self.memory) {
@@ -645,13 +668,18 @@ impl Walker {
             let references = found.levels as u32;
             return (references, references * latency);
         }
-        self.cost_cached_levels(request, found)
+        self.cost_cached_levels(request, found, addrs)
     }
 
     /// `cost_levels` with page-walk caches or a line cache: each level
     /// probed, each reference priced.
     #[inline(never)]
-    fn cost_cached_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> (u32, u32) {
+    fn cost_cached_levels(
+        &mut self,
+        request: &WalkRequest,
+        found: &WalkResult<Hpa>,
+        addrs: &EntryAddrs<Hpa>,
+    ) -> (u32, u32) {
         let memory = &mut self.memory;
         let counters = &mut self.counters;
         walk_levels(
@@ -660,7 +688,7 @@ impl Walker {
             request.va,
             &self.shifts,
             self.entry_bytes,
-            &found.entry_addrs[..found.levels],
+            &addrs[..found.levels],
             |level, addr| {
                 counters.references_by_level[level] += 1;
                 memory.reference(addr, &mut counters.line_cache)

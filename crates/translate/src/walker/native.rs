@@ -4,14 +4,20 @@
 
 use super::{Mmu, WalkOutcome, WalkRequest, Walker};
 use crate::addr::Hpa;
-use crate::pagetable::WalkResult;
+use crate::pagetable::{EntryAddrs, WalkResult};
 
 impl Walker {
     /// Native mode: what the walk that found `found` costs (page-walk
     /// caches, memory references), counted.
-    pub fn cost_native_walk(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> WalkOutcome {
+    #[inline(always)]
+    pub fn cost_native_walk(
+        &mut self,
+        request: &WalkRequest,
+        found: &WalkResult<Hpa>,
+        addrs: &EntryAddrs<Hpa>,
+    ) -> WalkOutcome {
         self.counters.faulting_walks += u64::from(found.faulted);
-        let (references, cycles) = self.cost_levels(request, found);
+        let (references, cycles) = self.cost_levels(request, found, addrs);
         self.count_walk(WalkOutcome {
             page_shift: found.page_shift,
             dirty: found.dirty,
@@ -27,9 +33,16 @@ impl Walker {
     /// lanes `lanes`; returns what it found, and the lanes in which it set
     /// the dirty bit and in which the page is dirty after it. `None` in the
     /// other modes.
-    pub fn walk_tables_for_lanes(&mut self, request: &WalkRequest, lanes: u64) -> Option<(WalkResult<Hpa>, u64, u64)> {
+    pub fn walk_tables_for_lanes(
+        &mut self,
+        request: &WalkRequest,
+        lanes: u64,
+    ) -> Option<(WalkResult<Hpa>, EntryAddrs<Hpa>, u64, u64)> {
         let Mmu::Native(native) = &mut self.mmu else { return None };
-        Some(native.tables.walk_lanes(request.space, request.va, request.write, lanes, &mut native.frames))
+        let mut addrs = super::UNRECORDED;
+        let (found, set_dirty, dirty) =
+            native.tables.walk_lanes(request.space, request.va, request.write, lanes, &mut native.frames, &mut addrs);
+        Some((found, addrs, set_dirty, dirty))
     }
 
     /// Native mode with shared tables: sets lane `lane`'s dirty bit of the

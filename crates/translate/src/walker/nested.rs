@@ -66,7 +66,9 @@ impl Nested {
     pub(super) fn walk(&mut self, request: &WalkRequest, shared: &mut Shared<'_>) -> (WalkOutcome, u64) {
         let mut host_faults = 0u64;
         let guest = &mut self.guests[request.vm];
-        let found = guest.tables.walk(request.local, request.va, request.write, &mut guest.frames);
+        let mut guest_addrs = [Gpa(0); crate::pagetable::MAX_LEVELS];
+        let found =
+            guest.tables.walk_addressed(request.local, request.va, request.write, &mut guest.frames, &mut guest_addrs);
         let gpa = guest.tables.frame(found.leaf).plus(request.va.page_offset(found.page_shift));
         let running = Running { vm: request.vm, vm_tag: request.vm_tag };
         if found.faulted {
@@ -101,7 +103,7 @@ impl Nested {
             request.va,
             shared.shifts,
             shared.entry_bytes,
-            &found.entry_addrs[..found.levels],
+            &guest_addrs[..found.levels],
             |level, gpa| {
                 // The guest entry's address is guest-physical: find it in
                 // the host first, then read it.
@@ -279,7 +281,8 @@ impl Nested {
             }
         }
         self.counters.host_walks += 1;
-        let found = self.host.tables.walk(request.vm, gpa, write, &mut self.host.frames);
+        let mut addrs = super::UNRECORDED;
+        let found = self.host.tables.walk_addressed(request.vm, gpa, write, &mut self.host.frames, &mut addrs);
         let host_counters = &mut self.counters;
         // Host-table entries belong to the VM, not to an address space, and
         // live in host-physical memory.
@@ -290,7 +293,7 @@ impl Nested {
             gpa,
             &self.host_shifts,
             self.host_entry_bytes,
-            &found.entry_addrs[..found.levels],
+            &addrs[..found.levels],
             |level, addr| {
                 host_counters.host_references += 1;
                 host_counters.host_references_by_level[level] += 1;
