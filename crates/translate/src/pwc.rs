@@ -90,7 +90,7 @@ impl PageWalkCache {
                 probed = true;
                 counters.lookups[level] += 1;
                 let prefix = va >> shifts[level];
-                if cache.lookup(prefix, prefix, space).is_some() {
+                if cache.lookup_mru_first(prefix, prefix, space).is_some() {
                     counters.hits[level] += 1;
                     start = level + 1;
                 }

@@ -668,7 +668,27 @@ impl Walker {
             let references = found.levels as u32;
             return (references, references * latency);
         }
+        if let WalkMemory::Fixed(latency) = self.memory {
+            if !self.pwc.is_unified() {
+                return self.cost_split_levels(request, found, latency);
+            }
+        }
         self.cost_cached_levels(request, found, addrs)
+    }
+
+    /// `cost_levels` with split page-walk caches and every reference of
+    /// the same cost: the levels below the deepest cache hit are read,
+    /// which is what `walk_levels` counts, without a call per level.
+    #[inline(never)]
+    fn cost_split_levels(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>, latency: u32) -> (u32, u32) {
+        let leaf = found.levels - 1;
+        let (start, probe) = self.pwc.split_start(request.tag, request.va.0, &self.shifts, leaf);
+        for count in &mut self.counters.references_by_level[start..found.levels] {
+            *count += 1;
+        }
+        self.pwc.split_fill(request.tag, request.va.0, &self.shifts, start, leaf);
+        let references = (found.levels - start) as u32;
+        (references, probe + references * latency)
     }
 
     /// `cost_levels` with page-walk caches or a line cache: each level
