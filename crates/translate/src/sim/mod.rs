@@ -616,8 +616,9 @@ impl Simulator {
             debug_assert_eq!(lanes, 1);
             let outcome = state.walker.walk(request);
             state.walks[kind] += 1;
-            if let Some(promoted) = outcome.promoted {
-                self.drop_promoted(promoted, request.tag);
+            if outcome.promoted {
+                let region = state.walker.take_promotion().expect("a promotion");
+                self.drop_promoted(region, request.tag);
             }
             if outcome.paging {
                 self.invalidate_paged();
@@ -651,9 +652,9 @@ impl Simulator {
             debug_assert!(shift.is_none_or(|s| s == outcome.page_shift), "lanes agree on page sizes");
             shift = Some(outcome.page_shift);
             dirty |= u64::from(outcome.dirty) << lane;
-            if outcome.promoted.is_some() {
+            if outcome.promoted {
                 debug_assert_eq!(lanes, self.all_lanes, "promotions happen on faults, in every lane");
-                promoted = outcome.promoted;
+                promoted = state.walker.take_promotion();
             }
         }
         if let Some(promoted) = promoted {

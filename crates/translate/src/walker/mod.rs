@@ -165,8 +165,11 @@ pub struct WalkOutcome {
     pub dirty: bool,
     pub references: u32,
     pub cycles: u32,
-    /// A THP promotion made the cached translations of this region stale.
-    pub promoted: Option<(u64, u32)>,
+    /// A THP promotion made the cached translations of a region stale
+    /// (which: `Walker::take_promotion`). Kept out of the outcome so that it
+    /// stays small enough to be returned in registers: built on the stack
+    /// and copied out, it stalled every walk on store forwarding.
+    pub promoted: bool,
     /// Paging under a resident limit left pages whose translations must
     /// be invalidated (`Walker::take_invalidations`).
     pub paging: bool,
@@ -271,6 +274,9 @@ pub struct Walker {
     /// Pages whose cached translations paging left to invalidate (spaces
     /// numbered across the run), for the simulator to apply.
     invalidate: Vec<PageKey>,
+    /// The region (base, page shift) the last walk's THP promotion made
+    /// stale, until taken.
+    promotion: Option<(u64, u32)>,
     /// Virtualized: per VM, the run's number of each of its address spaces
     /// (guest tables number them within the VM).
     run_spaces: Vec<Vec<usize>>,
@@ -370,6 +376,7 @@ impl Walker {
             reference_histogram: Distribution::default(),
             cycle_histogram: Distribution::default(),
             invalidate: Vec::new(),
+            promotion: None,
             run_spaces: Vec::new(),
         }
     }
@@ -475,6 +482,12 @@ impl Walker {
                 }
             }
         }
+    }
+
+    /// The region a walk's THP promotion made stale (after an outcome
+    /// saying `promoted`), once.
+    pub fn take_promotion(&mut self) -> Option<(u64, u32)> {
+        self.promotion.take()
     }
 
     /// Pages whose cached translations paging requires invalidated (spaces
@@ -617,7 +630,7 @@ impl Walker {
                     dirty: found.dirty,
                     references,
                     cycles,
-                    promoted: None,
+                    promoted: false,
                     paging: false,
                 }
             }

@@ -17,13 +17,16 @@ impl Walker {
         addrs: &EntryAddrs<Hpa>,
     ) -> WalkOutcome {
         self.counters.faulting_walks += u64::from(found.faulted);
+        if found.promoted.is_some() {
+            self.promotion = found.promoted;
+        }
         let (references, cycles) = self.cost_levels(request, found, addrs);
         self.count_walk(WalkOutcome {
             page_shift: found.page_shift,
             dirty: found.dirty,
             references,
             cycles,
-            promoted: found.promoted,
+            promoted: found.promoted.is_some(),
             paging: false,
         })
     }

@@ -128,7 +128,7 @@ impl Nested {
             dirty: found.dirty && !shared_zero,
             references: guest_references + host_references,
             cycles,
-            promoted: None,
+            promoted: false,
             paging: false,
         };
         (outcome, host_faults)
