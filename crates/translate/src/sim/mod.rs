@@ -350,11 +350,12 @@ impl Simulator {
     fn run_loop<const TRACK: bool>(&mut self, accesses: &[Access]) -> Result<(), AddressOutOfRange> {
         let mut at = 0;
         while at < accesses.len() {
-            if !std::mem::take(&mut self.left_fast_path) {
+            let after_miss = std::mem::take(&mut self.left_fast_path);
+            if !after_miss {
                 at += self.run_hits::<TRACK>(&accesses[at..]);
             }
             if let Some(access) = accesses.get(at) {
-                if let Err(addr) = self.access::<TRACK>(access) {
+                if let Err(addr) = self.access::<TRACK>(access, after_miss) {
                     return Err(AddressOutOfRange { index: at, addr, va_bits: self.va_bits });
                 }
                 at += 1;
@@ -485,7 +486,7 @@ impl Simulator {
     }
 
     #[inline]
-    fn access<const TRACK: bool>(&mut self, access: &Access) -> Result<(), u64> {
+    fn access<const TRACK: bool>(&mut self, access: &Access, after_miss: bool) -> Result<(), u64> {
         let last = access.last_byte();
         if last > self.max_va {
             return Err(access.addr);
@@ -503,7 +504,7 @@ impl Simulator {
         let mut va = Va(access.addr);
         let mut stamp = self.recency_clock << 16;
         loop {
-            let shift = self.translate(va, kind, write, instruction);
+            let shift = self.translate(va, kind, write, instruction, after_miss);
             if TRACK {
                 let c = self.current;
                 self.lanes[0].walker.touch((c.space.0, c.vm.0, c.local), va, stamp);
@@ -529,8 +530,14 @@ impl Simulator {
     /// inline; everything else is out of line so the hot loop keeps its
     /// values in registers.
     #[inline(always)]
-    fn translate(&mut self, va: Va, kind: Kind, write: bool, instruction: bool) -> u32 {
+    fn translate(&mut self, va: Va, kind: Kind, write: bool, instruction: bool, after_miss: bool) -> u32 {
         let first = self.first_tlb[usize::from(!instruction)];
+        if after_miss {
+            // The reference after one that left the fast path likely
+            // misses too (a miss-heavy stream): the full lookup answers a
+            // hit just as well, so the fast probes are skipped.
+            return self.translate_slow(va, kind, write, instruction);
+        }
         if let Some(tlb) = self.tlbs.get_mut(first) {
             if let Some(shift) = tlb.fast_hit(self.current.tag.0, va, kind, write) {
                 return shift;
@@ -578,6 +585,9 @@ impl Simulator {
                     }
                 }
                 self.fill_above(depth, instruction, kind, Found { tag, va, shift: hit.page_shift, dirty });
+                // A hit in the first TLB: the fast path may take the next
+                // reference again.
+                self.left_fast_path = depth > 0;
                 return hit.page_shift;
             }
             if t == swept_tlb {
