@@ -252,7 +252,7 @@ impl<In: Address> Tlb<In> {
 
     /// Looks `va` up for address space `space`, counting a hit (a miss is
     /// counted by `count_miss` once resolved).
-    #[inline(never)]
+    #[inline]
     pub fn lookup(&mut self, space: u32, va: In, kind: Kind) -> Option<Hit> {
         let va = va.raw();
         for array_index in 0..self.arrays.len() {
