@@ -6,7 +6,9 @@
 # the same misses, then times whole processes in one paired run, A B A B
 # ..., and prints each side's median wall time and the ratio of medians.
 #
-#   scripts/bench-dinero.sh [RUNS]        (default 11 pairs; MMUSIM=path times another build)
+#   scripts/bench-dinero.sh [RUNS]        (default 11 pairs; MMUSIM=path times another build;
+#                                          MMUSIM_BASE=path times a second build in the same
+#                                          rounds, A C B A C B ..., for a before/after ratio)
 #
 # Needs target/bench-data/gups.mmt and gups.dbin (`MMUSIM_BENCH_ONLY=miss-heavy
 # make bench` writes them) and builds Dinero IV from ../shared/peers; uses
@@ -18,6 +20,7 @@ data=target/bench-data
 peers=../shared/peers
 dinero_dir=${TMPDIR:-/tmp}/mmusim-dinero
 mmusim=${MMUSIM:-target/release/mmusim}
+base=${MMUSIM_BASE:-}
 config=configs/bench/dinero-dtlb.toml
 
 for file in "$data/gups.mmt" "$data/gups.dbin"; do
@@ -41,11 +44,16 @@ echo "misses: mmusim $ours, Dinero IV $theirs"
 
 # Paired wall times, A B A B ...
 seconds() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); awk -v ns=$((end - start)) 'BEGIN {printf "%.4f\n", ns / 1e9}'; }
-: >"$out/a"; : >"$out/b"
+: >"$out/a"; : >"$out/b"; : >"$out/c"
 for _ in $(seq "$runs"); do
     seconds "$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >>"$out/a"
+    [ -z "$base" ] || seconds "$base" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >>"$out/c"
     seconds sh -c '"$@" <"'"$data/gups.dbin"'"' sh "${dinero[@]}" >>"$out/b"
 done
 median() { sort -n "$1" | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 a=$(median "$out/a"); b=$(median "$out/b")
 echo "median wall time over $runs pairs: mmusim $a s, Dinero IV $b s; mmusim / Dinero = $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+if [ -n "$base" ]; then
+    c=$(median "$out/c")
+    echo "MMUSIM_BASE: $c s; its / Dinero = $(awk -v c="$c" -v b="$b" 'BEGIN {printf "%.2f", c / b}'); mmusim / MMUSIM_BASE = $(awk -v a="$a" -v c="$c" 'BEGIN {printf "%.2f", a / c}')"
+fi
