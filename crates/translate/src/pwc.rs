@@ -81,6 +81,7 @@ impl PageWalkCache {
 
     /// Split: probes the caches of the levels above `leaf` for `va`; returns
     /// the level the walk starts at and the probe cycles.
+    #[inline(always)]
     pub fn split_start(&mut self, space: u32, va: u64, shifts: &[u32], leaf: usize) -> (usize, u32) {
         let PageWalkCache::Split { caches, latency, counters } = self else { return (0, 0) };
         let mut start = 0;
@@ -100,6 +101,7 @@ impl PageWalkCache {
     }
 
     /// Split: caches the pointer entries a walk read (levels `start..leaf`).
+    #[inline(always)]
     pub fn split_fill(&mut self, space: u32, va: u64, shifts: &[u32], start: usize, leaf: usize) {
         let PageWalkCache::Split { caches, .. } = self else { return };
         for level in start..leaf {
