@@ -421,19 +421,45 @@ impl Walker {
     #[inline]
     pub fn walk(&mut self, request: &WalkRequest) -> WalkOutcome {
         if let Mmu::Native(native) = &mut self.mmu {
-            let mut addrs = UNRECORDED;
-            let found = if self.reads_entry_addresses {
-                native.tables.walk_addressed(request.space, request.va, request.write, &mut native.frames, &mut addrs)
-            } else {
-                native.tables.walk(request.space, request.va, request.write, &mut native.frames)
-            };
-            let paged = found.faulted && native.pager.is_some() && {
-                native.page_in(request.space, request.va, &found, &mut self.invalidate);
-                !self.invalidate.is_empty()
-            };
-            return WalkOutcome { paging: paged, ..self.cost_native_walk(request, &found, &addrs) };
+            if self.reads_entry_addresses {
+                let mut addrs = UNRECORDED;
+                let found = native.tables.walk_addressed(
+                    request.space,
+                    request.va,
+                    request.write,
+                    &mut native.frames,
+                    &mut addrs,
+                );
+                return self.finish_native_walk(request, &found, &addrs);
+            }
+            let found = native.tables.walk(request.space, request.va, request.write, &mut native.frames);
+            return self.finish_native_walk(request, &found, &UNRECORDED);
         }
         self.walk_virtualized(request)
+    }
+
+    /// A native walk that found `found`: paged in under a resident limit
+    /// if it faulted, then costed and counted.
+    #[inline(always)]
+    fn finish_native_walk(
+        &mut self,
+        request: &WalkRequest,
+        found: &WalkResult<Hpa>,
+        addrs: &EntryAddrs<Hpa>,
+    ) -> WalkOutcome {
+        let paged = found.faulted && self.page_in_native(request, found);
+        WalkOutcome { paging: paged, ..self.cost_native_walk(request, found, addrs) }
+    }
+
+    /// After a native walk that faulted: the pager's work under a resident
+    /// limit; returns whether translations must be invalidated.
+    #[inline(never)]
+    fn page_in_native(&mut self, request: &WalkRequest, found: &WalkResult<Hpa>) -> bool {
+        let Mmu::Native(native) = &mut self.mmu else { unreachable!("a native walk") };
+        native.pager.is_some() && {
+            native.page_in(request.space, request.va, found, &mut self.invalidate);
+            !self.invalidate.is_empty()
+        }
     }
 
     /// Whether references (not only faults) matter to paging: LRU under a
