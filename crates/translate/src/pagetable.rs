@@ -472,10 +472,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
         frames: &mut FrameAllocator<Out>,
         addrs: &mut [Out],
     ) -> WalkResult<Out> {
-        let mut node = match self.roots.get(space) {
-            Some(&root) => root,
-            None => self.root(space, frames),
-        };
+        let mut node = self.root(space, frames);
         let (mut faulted, mut major) = (false, false);
         // The last level holds leaves only: the loop ends there at the
         // latest.
