@@ -241,8 +241,9 @@ pub struct WalkResult<Out: Address> {
     pub promoted: Option<(u64, u32)>,
     /// Where the leaf entry is: (level, slot in the level's entries).
     pub leaf: (usize, usize),
-    /// The space of the frame `PageTables::frame` reads at `leaf`.
-    pub space: PhantomData<Out>,
+    /// The address type of the frame `PageTables::frame` reads at `leaf`
+    /// (no data: the walk's result names the table it came from).
+    pub frame_type: PhantomData<Out>,
 }
 
 /// Where the entries a walk read are, root first (`[..levels]`): in the
@@ -510,7 +511,7 @@ impl<In: Address, Out: Address> PageTables<In, Out> {
                     dirty: updated & DIRTY != 0,
                     promoted: None,
                     leaf: (level, slot),
-                    space: PhantomData,
+                    frame_type: PhantomData,
                 };
             }
             node = child;
