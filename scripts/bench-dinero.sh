@@ -35,9 +35,17 @@ dinero=("$dinero_dir/dineroIV" -informat b -l1-isize 64 -l1-ibsize 1 -l1-dsize 6
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# The same TLB: the same misses.
-"$mmusim" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >/dev/null
-ours=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json")
+# The same TLB: the same misses (and the same for MMUSIM_BASE's build).
+misses_of() {
+    "$1" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >/dev/null
+    python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json"
+    rm -rf "$out/run"
+}
+ours=$(misses_of "$mmusim")
+if [ -n "$base" ]; then
+    [ -x "$base" ] || { echo "MMUSIM_BASE=$base is not an executable" >&2; exit 2; }
+    [ "$(misses_of "$base")" = "$ours" ] || { echo "MMUSIM_BASE counts other misses: not the same work" >&2; exit 1; }
+fi
 theirs=$("${dinero[@]}" <"$data/gups.dbin" | awk '/l1-dcache/ {d = 1} d && /Demand Misses/ {print $3; exit}')
 echo "misses: mmusim $ours, Dinero IV $theirs"
 [ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
