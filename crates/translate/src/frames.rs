@@ -16,6 +16,7 @@
 //! pool-sized stretch of addresses, so allocation never fails.
 
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::addr::Address;
 use crate::config::{Allocator, TableShape};
@@ -46,13 +47,79 @@ pub fn largest_block(shape: &TableShape) -> u64 {
     1 << block_shifts(shape).last().expect("at least the frame size")
 }
 
+/// The order in which a block's children are handed out.
+#[derive(Clone, Debug)]
+enum Order {
+    /// Address order, of this many children (the sequential allocator):
+    /// nothing to store.
+    Address(u64),
+    /// Child indices in a seeded random order.
+    Shuffled(Arc<[u32]>),
+}
+
+impl Order {
+    fn len(&self) -> usize {
+        match self {
+            Order::Address(children) => *children as usize,
+            Order::Shuffled(order) => order.len(),
+        }
+    }
+
+    fn child(&self, at: usize) -> u64 {
+        match self {
+            Order::Address(_) => at as u64,
+            Order::Shuffled(order) => u64::from(order[at]),
+        }
+    }
+}
+
 /// The block currently being split at one size.
 #[derive(Clone, Debug)]
 struct OpenBlock {
     base: u64,
-    /// Child indices in the order they are handed out.
-    order: Vec<u32>,
+    order: Order,
     next: usize,
+}
+
+/// Pools of at least this many top-level blocks share their shuffle (see
+/// `shared_pool_order`); smaller ones are cheaper to shuffle than to look up.
+const SHARED_POOL_BLOCKS: u64 = 4096;
+
+/// The last large pool order shuffled in this process, with the generator
+/// it was drawn from (before the draws).
+static LAST_POOL_ORDER: Mutex<Option<(SplitMix64, Arc<[u32]>)>> = Mutex::new(None);
+
+/// `blocks` indices shuffled by `rng`, as `order` would shuffle them,
+/// leaving `rng` where that shuffle would. A pool of small blocks in a large
+/// memory (up to 2^24 of them) costs tens of milliseconds and megabytes to
+/// shuffle, and every simulator of a sweep, a test or a nested machine's
+/// allocators with the same seed and size draws the very same one: the last
+/// one drawn is kept and shared, and a generator in the same state skips
+/// the draws instead of making them.
+fn shared_pool_order(rng: &mut SplitMix64, blocks: u64) -> Arc<[u32]> {
+    if blocks < SHARED_POOL_BLOCKS {
+        return shuffled(rng, blocks).into();
+    }
+    // A poisoned lock holds a whole entry or none: entries are written
+    // in one assignment.
+    let mut last = LAST_POOL_ORDER.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((drawn_from, order)) = last.as_ref() {
+        if drawn_from == rng && order.len() as u64 == blocks {
+            rng.skip(blocks - 1);
+            return Arc::clone(order);
+        }
+    }
+    let drawn_from = rng.clone();
+    let order: Arc<[u32]> = shuffled(rng, blocks).into();
+    *last = Some((drawn_from, Arc::clone(&order)));
+    order
+}
+
+/// `children` indices in the order `rng` shuffles them into.
+fn shuffled(rng: &mut SplitMix64, children: u64) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..children as u32).collect();
+    rng.shuffle(&mut order);
+    order
 }
 
 /// The frames of one physical space (`Out`: guest-physical for a guest's
@@ -100,7 +167,7 @@ impl<Out: Address> FrameAllocator<Out> {
         let mut allocator = FrameAllocator {
             open: vec![None; shifts.len() - 1],
             shifts,
-            pool: OpenBlock { base: 0, order: Vec::new(), next: 0 },
+            pool: OpenBlock { base: 0, order: Order::Address(0), next: 0 },
             pool_blocks,
             pools_used: 0,
             rng,
@@ -112,19 +179,22 @@ impl<Out: Address> FrameAllocator<Out> {
         allocator
     }
 
-    fn order(&mut self, children: u64) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..children as u32).collect();
-        if let Some(rng) = &mut self.rng {
-            rng.shuffle(&mut order);
+    fn order(&mut self, children: u64) -> Order {
+        match &mut self.rng {
+            None => Order::Address(children),
+            Some(rng) => Order::Shuffled(shuffled(rng, children).into()),
         }
-        order
     }
 
     fn new_pool(&mut self) -> OpenBlock {
         let top = *self.shifts.last().expect("sizes");
         let base = self.pools_used * (self.pool_blocks << top);
         self.pools_used += 1;
-        OpenBlock { base, order: self.order(self.pool_blocks), next: 0 }
+        let order = match &mut self.rng {
+            None => Order::Address(self.pool_blocks),
+            Some(rng) => Order::Shuffled(shared_pool_order(rng, self.pool_blocks)),
+        };
+        OpenBlock { base, order, next: 0 }
     }
 
     /// Physical base address of a new, aligned block of `1 << shift` bytes.
@@ -155,7 +225,7 @@ impl<Out: Address> FrameAllocator<Out> {
             if self.pool.next == self.pool.order.len() {
                 self.pool = self.new_pool();
             }
-            let child = u64::from(self.pool.order[self.pool.next]);
+            let child = self.pool.order.child(self.pool.next);
             self.pool.next += 1;
             return self.pool.base + (child << shift);
         }
@@ -167,7 +237,7 @@ impl<Out: Address> FrameAllocator<Out> {
             self.open[index] = Some(OpenBlock { base, order, next: 0 });
         }
         let block = self.open[index].as_mut().expect("opened above");
-        let child = u64::from(block.order[block.next]);
+        let child = block.order.child(block.next);
         block.next += 1;
         block.base + (child << shift)
     }
@@ -263,6 +333,43 @@ mod tests {
         assert_eq!(frames.allocate(12).raw(), first[0]);
         assert_eq!(frames.allocate(12).raw(), 3 * 4096, "then new frames, where they would have been");
         assert_eq!(frames.allocate(21).raw(), 2 << 20, "a size nothing was given back of is unaffected");
+    }
+
+    /// A shared pool order is the order a shuffle of its own would give,
+    /// and leaves the generator where that shuffle would, whether the call
+    /// drew it or found it drawn. Then allocators alike hand out the same
+    /// addresses when the second reuses the first's pool order, at every
+    /// size (the sizes below the pool draw from the generator after the
+    /// pool's shuffle), and so does one built after another seed's
+    /// allocator took the place of the shared order. One test, so that its
+    /// parts do not replace each other's shared order while they run.
+    #[test]
+    fn a_shared_pool_order_is_the_one_a_shuffle_of_its_own_gives() {
+        let blocks = SHARED_POOL_BLOCKS + 3;
+        let mut own = SplitMix64::new(11, FRAME_STREAM);
+        let expected = shuffled(&mut own, blocks);
+        for _ in 0..2 {
+            let mut rng = SplitMix64::new(11, FRAME_STREAM);
+            assert_eq!(*shared_pool_order(&mut rng, blocks), *expected);
+            assert_eq!(rng, own, "the generator moved on as a shuffle moves it");
+        }
+        // A two-level table of 4 KiB and 2 MiB pages in 16 GiB: a pool of
+        // 8,192 blocks of 2 MiB, enough to be shared.
+        let shape = TableShape { index_bits: vec![9, 9], offset_bits: 12, entry_bytes: 8, page_shifts: vec![12, 21] };
+        let addresses = |seed| {
+            let mut frames = Frames::new(&shape, 1 << 34, Allocator::Shuffled, seed);
+            (0..5000).map(|i| frames.allocate(if i % 7 == 0 { 21 } else { 12 })).collect::<Vec<u64>>()
+        };
+        let first = addresses(5);
+        assert_eq!(addresses(5), first);
+        assert_ne!(addresses(6), first);
+        assert_eq!(addresses(5), first);
+    }
+
+    #[test]
+    fn sequential_pools_store_no_order() {
+        let frames = Frames::new(&x86_64(), 1 << 40, Allocator::Sequential, 0);
+        assert!(matches!(frames.0.pool.order, Order::Address(1024)));
     }
 
     #[test]

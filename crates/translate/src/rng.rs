@@ -3,10 +3,13 @@
 //! sequence can never change under a dependency upgrade: same seed, same
 //! numbers, same results, forever.
 
+/// What each draw adds to SplitMix64's counter.
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
 /// generators", OOPSLA 2014): a 64-bit counter passed through a mixing
 /// function. Fast, and good enough for choosing victims and shuffling.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -21,7 +24,7 @@ impl SplitMix64 {
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.state = self.state.wrapping_add(GAMMA);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -34,7 +37,14 @@ impl SplitMix64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
-    /// Fisher-Yates shuffle.
+    /// Moves on as if `draws` numbers had been drawn: the state is a
+    /// counter, so this costs one multiplication.
+    pub fn skip(&mut self, draws: u64) {
+        self.state = self.state.wrapping_add(draws.wrapping_mul(GAMMA));
+    }
+
+    /// Fisher-Yates shuffle; draws `items.len() - 1` numbers (none for an
+    /// empty slice), one per `below`.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;
@@ -67,6 +77,28 @@ mod tests {
             .collect();
         assert_eq!(a, b);
         assert_ne!(SplitMix64::new(7, 1).next_u64(), SplitMix64::new(7, 2).next_u64());
+    }
+
+    /// `skip` lands where drawing would, and a shuffle draws one number
+    /// per item but the first: what `frames` relies on to reuse a shuffle.
+    #[test]
+    fn skipping_is_drawing_and_a_shuffle_draws_one_less_than_its_length() {
+        for draws in [0, 1, 2, 511, 70_000] {
+            let mut drawn = SplitMix64::new(3, 9);
+            let mut skipped = drawn.clone();
+            (0..draws).for_each(|_| {
+                drawn.next_u64();
+            });
+            skipped.skip(draws);
+            assert_eq!(drawn, skipped, "{draws} draws");
+        }
+        for len in [0usize, 1, 2, 3, 1000] {
+            let mut shuffled = SplitMix64::new(4, 2);
+            let mut skipped = shuffled.clone();
+            shuffled.shuffle(&mut vec![0u32; len]);
+            skipped.skip(len.saturating_sub(1) as u64);
+            assert_eq!(shuffled, skipped, "a shuffle of {len}");
+        }
     }
 
     #[test]
