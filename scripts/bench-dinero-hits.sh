@@ -18,17 +18,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-9}
 data=target/bench-data/hits
-peers=../shared/peers
-dinero_dir=${TMPDIR:-/tmp}/mmusim-dinero
 mmusim=${MMUSIM:-target/release/mmusim}
 base=${MMUSIM_BASE:-}
 config=configs/bench/dinero-dtlb.toml
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 2; }
 [ -x "$mmusim" ] || cargo build --release --locked
-if [ ! -x "$dinero_dir/dineroIV" ]; then
-    [ -x "$peers/build-dinero.sh" ] || { echo "no Dinero IV: $peers/build-dinero.sh is missing" >&2; exit 2; }
-    "$peers/build-dinero.sh" "$dinero_dir" >/dev/null
-fi
+# shellcheck source=scripts/dinero-common.sh
+. scripts/dinero-common.sh
+build_dinero
 
 if [ ! -f "$data/hits.mmt" ] || [ ! -f "$data/hits.dbin" ]; then
     mkdir -p "$data"
@@ -48,24 +45,10 @@ if [ ! -f "$data/hits.mmt" ] || [ ! -f "$data/hits.dbin" ]; then
     mv "$data/hits.mmt.part" "$data/hits.mmt"
     rm -rf "$work"
 fi
-dinero=("$dinero_dir/dineroIV" -informat b -l1-isize 64 -l1-ibsize 1 -l1-dsize 64 -l1-dbsize 1 -l1-dassoc 4 -l1-drepl l)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# The same TLB: the same misses (and the same for MMUSIM_BASE's build).
-misses_of() {
-    "$1" run --config "$config" --trace "$data/hits.mmt" --out "$out/run" >/dev/null
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json"
-    rm -rf "$out/run"
-}
-ours=$(misses_of "$mmusim")
-if [ -n "$base" ]; then
-    [ -x "$base" ] || { echo "MMUSIM_BASE=$base is not an executable" >&2; exit 2; }
-    [ "$(misses_of "$base")" = "$ours" ] || { echo "MMUSIM_BASE counts other misses: not the same work" >&2; exit 1; }
-fi
-theirs=$("${dinero[@]}" <"$data/hits.dbin" | awk '/l1-dcache/ {d = 1} d && /Demand Misses/ {print $3; exit}')
-echo "misses: mmusim $ours, Dinero IV $theirs"
-[ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
+check_same_work "$data/hits.mmt" "$data/hits.dbin"
 
 # Whole processes in turn: "LABEL wall user system" per run.
 timed() { local label=$1; shift; /usr/bin/time -f "$label %e %U %S" -a -o "$out/times" "$@" >/dev/null; }

@@ -17,8 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-11}
 data=target/bench-data
-peers=../shared/peers
-dinero_dir=${TMPDIR:-/tmp}/mmusim-dinero
 mmusim=${MMUSIM:-target/release/mmusim}
 base=${MMUSIM_BASE:-}
 config=configs/bench/dinero-dtlb.toml
@@ -27,28 +25,13 @@ for file in "$data/gups.mmt" "$data/gups.dbin"; do
     [ -f "$file" ] || { echo "$file is missing: run MMUSIM_BENCH_ONLY=miss-heavy make bench first" >&2; exit 2; }
 done
 [ -x "$mmusim" ] || cargo build --release --locked
-if [ ! -x "$dinero_dir/dineroIV" ]; then
-    [ -x "$peers/build-dinero.sh" ] || { echo "no Dinero IV: $peers/build-dinero.sh is missing" >&2; exit 2; }
-    "$peers/build-dinero.sh" "$dinero_dir" >/dev/null
-fi
-dinero=("$dinero_dir/dineroIV" -informat b -l1-isize 64 -l1-ibsize 1 -l1-dsize 64 -l1-dbsize 1 -l1-dassoc 4 -l1-drepl l)
+# shellcheck source=scripts/dinero-common.sh
+. scripts/dinero-common.sh
+build_dinero
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# The same TLB: the same misses (and the same for MMUSIM_BASE's build).
-misses_of() {
-    "$1" run --config "$config" --trace "$data/gups.mmt" --out "$out/run" >/dev/null
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(next(t["misses"] for t in m["tlbs"] if t["name"]=="dtlb"))' "$out/run/summary.json"
-    rm -rf "$out/run"
-}
-ours=$(misses_of "$mmusim")
-if [ -n "$base" ]; then
-    [ -x "$base" ] || { echo "MMUSIM_BASE=$base is not an executable" >&2; exit 2; }
-    [ "$(misses_of "$base")" = "$ours" ] || { echo "MMUSIM_BASE counts other misses: not the same work" >&2; exit 1; }
-fi
-theirs=$("${dinero[@]}" <"$data/gups.dbin" | awk '/l1-dcache/ {d = 1} d && /Demand Misses/ {print $3; exit}')
-echo "misses: mmusim $ours, Dinero IV $theirs"
-[ "$ours" = "$theirs" ] || { echo "the miss counts differ: not the same work" >&2; exit 1; }
+check_same_work "$data/gups.mmt" "$data/gups.dbin"
 
 # Paired wall times, A B A B ...
 seconds() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); awk -v ns=$((end - start)) 'BEGIN {printf "%.4f\n", ns / 1e9}'; }
